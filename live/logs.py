@@ -1,0 +1,472 @@
+"""Structured logging: one JSON object per line, a readable console, ``tail``.
+
+Every engine event goes through ``log_event("ORDER_PLACED", symbol=..., **fields)``
+on the stdlib logger ``live8020`` (so pytest's ``caplog`` sees it). The record
+carries the event payload; ``JsonLinesFormatter`` writes it as one JSON line and
+``ConsoleFormatter`` as ``time level EVENT SYMBOL key=value ...``.
+
+Redaction happens *before* the record is created, so no handler (the file, the
+console, caplog, a user's own) ever sees a secret: fields whose name looks like
+a credential become ``"***"`` and every registered secret value is masked
+wherever it appears in a string.
+
+``python -m live.logs tail [--symbol SBIN] [--event 'ORDER_*'] [--no-follow]``
+prints the JSON-lines log readably.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, TextIO
+
+from live.clock import IST, Clock
+
+LOGGER_NAME = "live8020"
+DEFAULT_JSON_FILE = "live8020.jsonl"
+DEFAULT_DATA_DIR = Path("./data")
+MASK = "***"
+
+# Field names containing any of these (case-insensitive) are credentials.
+_SECRET_NAME_PARTS = ("apikey", "api_key", "api-key", "secret", "token", "password")
+
+logger = logging.getLogger(LOGGER_NAME)
+
+_secrets_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()  # longest first, so a secret containing another masks whole
+_clock: Clock | None = None
+
+
+# --- redaction ----------------------------------------------------------------
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` wherever it appears in any later log output.
+
+    Values shorter than 4 characters are refused: masking "a" would shred every
+    message and signals a wiring mistake (the wrong variable registered)."""
+    global _secrets
+    if not isinstance(value, str):
+        raise ValueError(f"secret: must be a str, got {type(value).__name__}")
+    if len(value) < 4:
+        raise ValueError("secret: shorter than 4 characters; register the real key/password")
+    with _secrets_lock:
+        if value not in _secrets:
+            _secrets = tuple(sorted((*_secrets, value), key=len, reverse=True))
+
+
+def clear_secrets() -> None:
+    """Forget registered secrets (tests)."""
+    global _secrets
+    with _secrets_lock:
+        _secrets = ()
+
+
+def is_secret_name(name: str) -> bool:
+    low = name.lower()
+    return any(part in low for part in _SECRET_NAME_PARTS)
+
+
+def mask_secrets(text: str) -> str:
+    for s in _secrets:  # a tuple snapshot: safe to read without the lock
+        if s in text:
+            text = text.replace(s, MASK)
+    return text
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """Turn a field value into JSON-ready data: Decimal -> str, datetime -> ISO
+    IST, enum -> value, dataclass -> dict; strings have secrets masked."""
+    if depth > 8:
+        return mask_secrets(repr(value))
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        # Floats are allowed in logs (latencies, ratios) but never money.
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        )
+    if isinstance(value, Enum):  # before str: str-valued enums are str too
+        return _jsonable(value.value, depth + 1)
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
+            value = value.astimezone(IST)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return mask_secrets(str(value))
+    if isinstance(value, BaseException):
+        return mask_secrets(f"{type(value).__name__}: {value}")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _redact_mapping(
+            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, depth + 1
+        )
+    if isinstance(value, Mapping):
+        return _redact_mapping(value, depth + 1)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [_jsonable(v, depth + 1) for v in items]
+    return mask_secrets(str(value))
+
+
+def _redact_mapping(fields: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        name = str(k)
+        out[name] = MASK if is_secret_name(name) else _jsonable(v, depth)
+    return out
+
+
+# --- emitting -----------------------------------------------------------------
+
+
+def set_clock(clock: Clock | None) -> None:
+    """Use ``clock`` for event timestamps (a ReplayClock in a replayed session);
+    ``None`` returns to the wall clock."""
+    global _clock
+    _clock = clock
+
+
+def _now() -> datetime:
+    c = _clock
+    return c.now().astimezone(IST) if c is not None else datetime.now(IST)
+
+
+def log_event(
+    event: str, *, symbol: str | None = None, level: int = logging.INFO, **fields: Any
+) -> dict[str, Any]:
+    """Emit one structured event and return the (redacted) payload.
+
+    ``ts`` in ``fields``, if an aware datetime, is the event time (market time
+    in a replay); otherwise the injected clock or the wall clock gives it."""
+    if not isinstance(event, str) or not event:
+        raise ValueError("event: must be a non-empty string such as 'ORDER_PLACED'")
+    ts = fields.pop("ts", None)
+    if not (isinstance(ts, datetime) and ts.tzinfo is not None):
+        if ts is not None:
+            fields["event_ts"] = ts  # keep what the caller gave, but never as the record time
+        ts = _now()
+    payload: dict[str, Any] = {
+        "ts": _jsonable(ts),
+        "level": logging.getLevelName(level),
+        "event": mask_secrets(event),
+        "symbol": None if symbol is None else mask_secrets(str(symbol)),
+    }
+    for k, v in _redact_mapping(fields).items():
+        # Never let a field shadow the envelope (a field named "event" would
+        # make the line lie about what happened).
+        payload[k if k not in payload else f"field_{k}"] = v
+    if logger.isEnabledFor(level):
+        logger.log(level, format_payload(payload, with_date=False), extra={"live_event": payload})
+    return payload
+
+
+class RedactingFilter(logging.Filter):
+    """For plain ``logging`` calls on engine loggers (``get_logger``): masks
+    registered secrets in the final message before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "live_event", None) is None and _secrets:
+            try:
+                msg = record.getMessage()
+            except Exception:  # a bad %-format must not kill logging
+                msg = f"{record.msg!r} % {record.args!r}"
+            masked = mask_secrets(msg)
+            if masked != msg or record.args:
+                record.msg, record.args = masked, None
+        return True
+
+
+_redacting_filter = RedactingFilter()
+logger.addFilter(_redacting_filter)
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """An engine logger (``live8020`` or ``live8020.<name>``) whose plain
+    messages are secret-masked."""
+    lg = logger if not name else logging.getLogger(f"{LOGGER_NAME}.{name}")
+    if _redacting_filter not in lg.filters:
+        lg.addFilter(_redacting_filter)
+    return lg
+
+
+# --- formatting ---------------------------------------------------------------
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, str):
+        return v if v and not any(c.isspace() for c in v) else json.dumps(v, ensure_ascii=False)
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def format_payload(obj: Mapping[str, Any], *, with_date: bool = True) -> str:
+    """One readable line: ``2026-11-20 09:15:02.123 INFO ORDER_PLACED NSE:SBIN k=v``."""
+    ts = str(obj.get("ts", ""))
+    try:
+        dt = datetime.fromisoformat(ts)
+        stamp = dt.strftime("%Y-%m-%d %H:%M:%S.%f" if with_date else "%H:%M:%S.%f")[:-3]
+    except ValueError:
+        stamp = ts or "-"
+    parts = [stamp, f"{obj.get('level', '-')!s:<7}", str(obj.get("event", "-"))]
+    if obj.get("symbol"):
+        parts.append(str(obj["symbol"]))
+    skip = {"ts", "level", "event", "symbol"}
+    parts.extend(f"{k}={_fmt_value(v)}" for k, v in obj.items() if k not in skip)
+    return " ".join(parts)
+
+
+def _record_payload(record: logging.LogRecord) -> dict[str, Any]:
+    payload = getattr(record, "live_event", None)
+    if payload is not None:
+        return payload
+    out: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(record.created, IST).isoformat(),
+        "level": record.levelname,
+        "event": "LOG",
+        "symbol": None,
+        "logger": record.name,
+        "msg": mask_secrets(record.getMessage()),
+    }
+    if record.exc_info:
+        out["exc"] = mask_secrets(logging.Formatter().formatException(record.exc_info))
+    return out
+
+
+class JsonLinesFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = _record_payload(record)
+        if record.exc_info and "exc" not in payload:
+            payload = {**payload, "exc": mask_secrets(self.formatException(record.exc_info))}
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = _record_payload(record)
+        if payload.get("event") == "LOG":
+            head = format_payload({"ts": payload["ts"], "level": payload["level"]}, with_date=False)
+            text = f"{head} {payload['msg']}"
+            if "exc" in payload:
+                text += "\n" + payload["exc"]
+            return text
+        return format_payload(payload, with_date=False)
+
+
+_INSTALLED_ATTR = "_live8020_installed"
+
+
+def setup_logging(
+    data_dir: Path | None,
+    *,
+    console_level: str | int = "INFO",
+    json_file: str = DEFAULT_JSON_FILE,
+    console_stream: TextIO | None = None,
+) -> Path | None:
+    """Install the JSON-lines file handler (in ``data_dir``, if given) and a
+    readable console handler on the ``live8020`` logger; returns the log file
+    path. Calling it again replaces the handlers it installed before."""
+    level = (
+        logging.getLevelName(console_level.upper())
+        if isinstance(console_level, str)
+        else console_level
+    )
+    if not isinstance(level, int):
+        raise ValueError(
+            f"console_level: {console_level!r} is not a level (DEBUG, INFO, WARNING...)"
+        )
+    for h in list(logger.handlers):
+        if getattr(h, _INSTALLED_ATTR, False):
+            logger.removeHandler(h)
+            h.close()
+    logger.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(console_stream if console_stream is not None else sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(ConsoleFormatter())
+    setattr(console, _INSTALLED_ATTR, True)
+    logger.addHandler(console)
+    if data_dir is None:
+        return None
+    if not json_file or os.sep in json_file or (os.altsep and os.altsep in json_file):
+        raise ValueError(f"json_file: {json_file!r} must be a bare file name inside data_dir")
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / json_file
+    fh = logging.FileHandler(path, mode="a", encoding="utf-8", delay=False)
+    fh.setLevel(logging.DEBUG)
+    fh.setFormatter(JsonLinesFormatter())
+    setattr(fh, _INSTALLED_ATTR, True)
+    logger.addHandler(fh)
+    return path
+
+
+def teardown_logging() -> None:
+    """Remove and close the handlers ``setup_logging`` installed."""
+    for h in list(logger.handlers):
+        if getattr(h, _INSTALLED_ATTR, False):
+            logger.removeHandler(h)
+            h.close()
+
+
+# --- tail -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TailFilter:
+    """fnmatch patterns (case-insensitive); a line matches if it matches any
+    event pattern (or there are none) and any symbol pattern (or none)."""
+
+    events: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.events or self.symbols)
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        if self.events:
+            ev = str(obj.get("event") or "").upper()
+            if not any(fnmatchcase(ev, p.upper()) for p in self.events):
+                return False
+        if self.symbols:
+            sym = str(obj.get("symbol") or "").upper()
+            if not sym:
+                return False
+            bare = sym.partition(":")[2] or sym
+            if not any(
+                fnmatchcase(sym, p.upper()) or fnmatchcase(bare, p.upper()) for p in self.symbols
+            ):
+                return False
+        return True
+
+
+def render_line(line: str, flt: TailFilter) -> str | None:
+    """The readable form of one log line, or None if the filter drops it.
+    A line that is not a JSON object is shown as malformed, never a crash."""
+    raw = line.rstrip("\r\n")
+    if not raw.strip():
+        return None
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        return f"!! malformed log line: {raw}"
+    if not flt.matches(obj):
+        return None
+    return format_payload(obj)
+
+
+def _iter_lines(
+    f: io.TextIOBase, path: Path, follow: bool, stop: threading.Event, poll: float
+) -> Iterator[str]:
+    buf = ""
+    pos = f.tell()
+    while True:
+        chunk = f.readline()
+        if chunk:
+            pos = f.tell()
+            buf += chunk
+            if buf.endswith("\n"):
+                yield buf
+                buf = ""
+            continue
+        if not follow:
+            if buf:
+                yield buf  # last line without newline
+            return
+        if stop.wait(poll):
+            return
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = pos
+        if size < pos:  # truncated or rotated: start over
+            f.seek(0)
+            pos, buf = 0, ""
+
+
+def tail(
+    path: Path,
+    *,
+    flt: TailFilter = TailFilter(),
+    follow: bool = False,
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+    poll_interval: float = 0.2,
+) -> int:
+    """Print ``path`` readably to ``out``; with ``follow``, keep printing lines
+    appended later until ``stop`` is set (or Ctrl-C). Returns lines printed."""
+    out = out if out is not None else sys.stdout
+    stop = stop if stop is not None else threading.Event()
+    path = Path(path)
+    while not path.exists():
+        if not follow:
+            raise FileNotFoundError(f"log file {path} does not exist; pass --file or --data-dir")
+        if stop.wait(poll_interval):
+            return 0
+    printed = 0
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        for line in _iter_lines(f, path, follow, stop, poll_interval):
+            text = render_line(line, flt)
+            if text is not None:
+                out.write(text + "\n")
+                out.flush()
+                printed += 1
+    return printed
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m live.logs", description="live8020 log tools")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tail", help="print the JSON-lines log readably")
+    t.add_argument("--file", type=Path, help="log file (default: DATA_DIR/live8020.jsonl)")
+    t.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="default ./data")
+    t.add_argument(
+        "--symbol", action="append", default=[], help="SBIN or NSE:SBIN; fnmatch; repeatable"
+    )
+    t.add_argument("--event", action="append", default=[], help="e.g. 'ORDER_*'; repeatable")
+    t.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True)
+    t.add_argument("--poll", type=float, default=0.2, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Iterable[str] | None = None, *, out: TextIO | None = None) -> int:
+    args = _build_parser().parse_args(list(argv) if argv is not None else None)
+    path = args.file if args.file is not None else args.data_dir / DEFAULT_JSON_FILE
+    flt = TailFilter(events=tuple(args.event), symbols=tuple(args.symbol))
+    out = out if out is not None else sys.stdout
+    try:
+        tail(path, flt=flt, follow=args.follow, out=out, poll_interval=args.poll)
+    except FileNotFoundError as e:
+        print(f"live.logs tail: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `tail | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit flush
+        except OSError:
+            pass
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
