@@ -1,0 +1,19 @@
+"""Fixtures for the logging / journal / risk tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from live import logs
+
+
+@pytest.fixture(autouse=True)
+def _clean_logging():
+    """Each test starts and ends without registered secrets, installed
+    handlers or an injected log clock."""
+    logs.clear_secrets()
+    logs.set_clock(None)
+    yield
+    logs.teardown_logging()
+    logs.clear_secrets()
+    logs.set_clock(None)
