@@ -154,7 +154,7 @@ def test_claim_entry_from_8_threads_exactly_one_wins(journal):
         results: list[int | None] = []
         lock = threading.Lock()
 
-        def claim(attempt=attempt, barrier=barrier):
+        def claim(attempt=attempt, barrier=barrier, results=results, lock=lock):
             barrier.wait(timeout=10)
             r = journal.claim_entry(KEY, DAY, attempt, at(9, 20))
             with lock:
@@ -266,14 +266,16 @@ def test_entry_role_must_use_claim_entry(journal):
 @pytest.mark.parametrize(
     "mutate, match",
     [
-        (lambda j, iid: j.record_order(9999, KEY, "entry", "X", req(), at(9, 20)), "does not exist"),
+        (lambda j, iid: j.record_order(9999, KEY, "entry", "X", req(), at(9, 20)),
+         "does not exist"),
         (lambda j, iid: j.record_order(iid, "NSE:INFY", "entry", "X", req(sym="INFY"), at(9, 20)),
          "belongs to NSE:SBIN"),
         (lambda j, iid: j.record_order(iid, KEY, "entry", "X", req(sym="INFY"), at(9, 20)),
          "request: is for NSE:INFY"),
         (lambda j, iid: j.record_order(iid, KEY, "entry", "", req(), at(9, 20)), "order_id"),
         (lambda j, iid: j.record_order(iid, KEY, "", "X", req(), at(9, 20)), "role"),
-        (lambda j, iid: j.record_order(iid, KEY, "entry", "X", {"qty": 1}, at(9, 20)), "OrderRequest"),
+        (lambda j, iid: j.record_order(iid, KEY, "entry", "X", {"qty": 1}, at(9, 20)),
+         "OrderRequest"),
         (lambda j, iid: j.record_intent(KEY, "stop", at(9, 20), detail=[1]), "detail"),
     ],
 )  # fmt: skip
@@ -399,10 +401,8 @@ def test_open_orders_and_filters(journal):
         iid, "NSE:INFY", "stop", "S1", req(sym="INFY", action=Action.SELL), at(10, 0)
     )
     iid2 = journal.record_intent("NSE:INFY", "exit", at(10, 5, day=23))
-    journal.record_order(
-        iid2, "NSE:INFY", "exit", "X1", req(sym="INFY", pt=PriceType.MARKET, price=None, trigger=None),
-        at(10, 5, day=23),
-    )  # fmt: skip
+    market = req(sym="INFY", pt=PriceType.MARKET, price=None, trigger=None)
+    journal.record_order(iid2, "NSE:INFY", "exit", "X1", market, at(10, 5, day=23))
     journal.record_update(upd("E1", OrderStatus.REJECTED, rejection_reason="margin"), at(9, 21))
     assert {o.order_id for o in journal.open_orders()} == {"S1", "X1"}
     assert [o.order_id for o in journal.open_orders(KEY)] == []
