@@ -64,6 +64,8 @@ class FakeBroker:
         self.gates: dict[str, Gate] = {}
         self.fail: dict[str, list[BrokerError]] = {}
         self.cash = cash
+        self.outbox: list[OrderUpdate] = []  # updates the broker would push (cancels)
+        self.history: dict[str, list[OrderRequest]] = {}  # every version of each order
 
     # --- test controls ---------------------------------------------------
 
@@ -76,19 +78,24 @@ class FakeBroker:
     def fail_next(self, method: str, error: BrokerError) -> None:
         self.fail.setdefault(method, []).append(error)
 
-    def _enter(self, method: str, *args) -> None:
+    def _enter(self, method: str, *args, before=None) -> None:
+        """Record the call; raise a queued failure (nothing happens at the
+        broker then); run ``before`` (the call's effect at the broker); then
+        hold at the gate, if any, before the reply goes back."""
         with self._lock:
             self.calls.append((method, args))
             errors = self.fail.get(method)
             error = errors.pop(0) if errors else None
             gate = self.gates.pop(method, None)
+        if error is not None:
+            raise error
+        if before is not None:
+            before()
         if gate is not None:
             gate.calls += 1
             gate.entered.set()
             if not gate.release.wait(WAIT):
                 raise AssertionError(f"gate on {method} was never opened")
-        if error is not None:
-            raise error
 
     def fill(
         self, order_id: str, qty: int | None = None, price: Decimal | None = None
@@ -144,16 +151,20 @@ class FakeBroker:
     # --- the Broker protocol ----------------------------------------------
 
     def place_order(self, request: OrderRequest) -> str:
-        with self._lock:
-            order_id = f"OID{next(self._ids)}"
+        order_id = f"OID{next(self._ids)}"
+
+        def accept():
             status = (
                 OrderStatus.TRIGGER_PENDING
                 if request.trigger_price is not None
                 else OrderStatus.OPEN
             )
-            # The order exists at the broker before the reply reaches us.
-            self.orders[order_id] = FakeOrder(order_id, request, status)
-        self._enter("place_order", request)
+            with self._lock:
+                # The order exists at the broker before the reply reaches us.
+                self.orders[order_id] = FakeOrder(order_id, request, status)
+                self.history[order_id] = [request]
+
+        self._enter("place_order", request, before=accept)
         return order_id
 
     def modify_order(self, order_id: str, request: OrderRequest) -> None:
@@ -163,6 +174,7 @@ class FakeBroker:
             if o.status.is_terminal:
                 raise BrokerError(f"order {order_id} is {o.status.value}")
             o.request = request
+            self.history[order_id].append(request)
 
     def cancel_order(self, order_id: str) -> None:
         self._enter("cancel_order", order_id)
@@ -171,6 +183,12 @@ class FakeBroker:
             if o.status.is_terminal:
                 raise BrokerError(f"order {order_id} is already {o.status.value}")
             o.status = OrderStatus.CANCELLED
+            self.outbox.append(self._update(o))
+
+    def drain(self) -> list[OrderUpdate]:
+        with self._lock:
+            out, self.outbox = self.outbox, []
+            return out
 
     def order_status(self, order_id: str) -> OrderUpdate:
         self._enter("order_status", order_id)

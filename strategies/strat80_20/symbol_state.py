@@ -185,6 +185,7 @@ class Settle:
     release_entry: bool = False
     credit: Decimal = Decimal(0)
     realized: Decimal | None = None
+    opened: bool = False
     closed: bool = False
 
 
@@ -322,6 +323,24 @@ class SymbolState:
                 orders_rejected=self._stats.orders_rejected,
             )
 
+    def working_order_ids(self) -> list[tuple[str, Role]]:
+        """Ids of our orders not yet known to be finished (a copy, for the
+        poller to ask about outside the lock)."""
+        with self._lock:
+            return [(oid, rec.role) for oid, rec in self._orders.items() if rec.status.is_working]
+
+    def entry_needs_check(self, ltp: Decimal) -> str | None:
+        """The working entry's id if ``ltp`` has crossed its trigger: the
+        engine then asks for its status at once instead of waiting for the
+        next poll, so a fill is protected within well under a second."""
+        with self._lock:
+            if not isinstance(self.entry_id, str):
+                return None
+            crossed = (
+                ltp >= self.setup.entry_price if self.is_long else ltp <= self.setup.entry_price
+            )
+            return self.entry_id if crossed else None
+
     # ------------------------------------------------------------ public entry
 
     def process_tick(self, ltp: object, ts: datetime) -> None:
@@ -359,11 +378,21 @@ class SymbolState:
         self._run(ops, ts)
 
     def sync_position(self, broker_qty: int, ts: datetime) -> None:
-        """Poller's position sync. The positionbook lags the order stream, so
-        one disagreeing poll proves nothing; only a disagreement that survives
-        two polls with no order of ours in flight is adopted (and logged)."""
+        """Poller's position sync against the positionbook.
+
+        The positionbook lags the order stream, and a snapshot taken before a
+        fill can be applied after it (the seed's "poller clears in_position"
+        duplicate entry). So a smaller broker position never reduces ours:
+        fills and exits are learnt only from order states. A *larger* broker
+        position in our direction that persists over two polls with nothing
+        of ours in flight is an unprotected fill we missed: adopt it and
+        protect it (P2).
+        """
+        if not isinstance(broker_qty, int) or isinstance(broker_qty, bool):
+            raise ValueError(f"broker_qty: expected an int, got {broker_qty!r}")
         ts = require_aware(ts, "ts")
-        ours_signed = None
+        signed = 0
+        ops: list[Op] = []
         with self._lock:
             signed = self.position_qty if self.is_long else -self.position_qty
             busy = (
@@ -376,18 +405,25 @@ class SymbolState:
                 self._mismatch_polls = 0
                 return
             self._mismatch_polls += 1
-            if self._mismatch_polls < 2:
-                return
-            self._mismatch_polls = 0
-            ours_signed = signed
-            same_direction = (broker_qty > 0) == self.is_long
-            self.position_qty = abs(broker_qty) if same_direction else 0
-            if self.position_qty == 0:
-                self.best_price = None
-            elif self.phase not in (Phase.IN_POSITION, Phase.EXITING):
-                self._move(Phase.IN_POSITION, "position adopted from broker")
-            ops = self._decide(ts, None)
-        self._emit("POSITION_SYNC", level=logging.WARNING, ours=ours_signed, broker=broker_qty)
+            larger_ours = abs(broker_qty) > self.position_qty and (broker_qty > 0) == self.is_long
+            adopt = larger_ours and self._mismatch_polls >= 2
+            if adopt:
+                self._mismatch_polls = 0
+                self.position_qty = abs(broker_qty)
+                if self.avg_price == 0:
+                    self.avg_price = self.setup.entry_price
+                if self.risk_per_unit is None:
+                    self.stop_price = self.stop_price or self._initial_stop()
+                    self.risk_per_unit = abs(self.avg_price - self.stop_price) or self.setup.tick
+                if self.phase not in (Phase.IN_POSITION, Phase.EXITING):
+                    self._move(Phase.IN_POSITION, "position adopted from broker")
+                ops = self._followup(ts)
+        self._emit(
+            "POSITION_SYNC" if adopt else "POSITION_MISMATCH",
+            level=logging.WARNING,
+            ours=signed,
+            broker=broker_qty,
+        )
         self._run(ops, ts)
 
     # --------------------------------------------------------- decisions (locked)
@@ -618,6 +654,7 @@ class SymbolState:
     def _on_entry(self, u: OrderUpdate, rec: _OrderRecord, delta: int) -> list[Op]:
         ops: list[Op] = []
         if delta > 0:
+            opened = self.position_qty == 0
             price = u.average_price if u.average_price > 0 else self.setup.entry_price
             total = self.avg_price * self.position_qty + price * delta
             self.position_qty += delta
@@ -631,7 +668,8 @@ class SymbolState:
             self._stats.fills += 1
             if self.phase is not Phase.EXITING:
                 self._move(Phase.IN_POSITION, f"entry filled {u.filled}/{u.quantity}")
-            ops.append(Settle(ref=rec.ref, consume=price * delta * self.config.margin_rate))
+            consume = price * delta * self.config.margin_rate
+            ops.append(Settle(ref=rec.ref, consume=consume, opened=opened))
             self._emit("FILL", order_id=u.order_id, role="entry", qty=delta, price=price)
         if u.status.is_terminal:
             if self.entry_id == u.order_id:
@@ -1074,10 +1112,14 @@ class SymbolState:
             if op.credit:
                 self.ledger.credit(op.credit)
         if self.risk is not None:
+            if op.opened:
+                self.risk.position_opened(self.symbol)
+            if op.release_entry:
+                self.risk.release(self.symbol)  # frees only a slot that never became a position
             if op.realized is not None:
                 self.risk.record_realized(self.symbol, op.realized, ts)
             if op.closed:
-                self.risk.release(self.symbol)
+                self.risk.position_closed(self.symbol)
 
     def _finish_dry(self, order_id: str) -> None:
         """Dry run: nothing was sent, so a cancel or exit completes at once (locked)."""

@@ -10,7 +10,7 @@ from live.broker import OrderStatus, PriceType
 from live.ledger import BuyingPowerLedger
 from live.ticks import is_tick_multiple
 from strategies.strat80_20.symbol_state import Phase
-from tests.core.helpers import D, T0, at, make_state, trigger_and_enter
+from tests.core.helpers import T0, D, at, make_state, trigger_and_enter
 
 
 def test_long_day_trigger_entry_stop_trail_stopout_reentry_cutoff():
