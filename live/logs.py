@@ -169,10 +169,9 @@ def log_event(
         "event": mask_secrets(event),
         "symbol": None if symbol is None else mask_secrets(str(symbol)),
     }
-    for k, v in _redact_mapping(fields).items():
-        # Never let a field shadow the envelope (a field named "event" would
-        # make the line lie about what happened).
-        payload[k if k not in payload else f"field_{k}"] = v
+    # event/symbol/level are parameters and ts was popped: no field can
+    # shadow the envelope.
+    payload.update(_redact_mapping(fields))
     if logger.isEnabledFor(level):
         logger.log(level, format_payload(payload, with_date=False), extra={"live_event": payload})
     return payload
@@ -183,7 +182,15 @@ class RedactingFilter(logging.Filter):
     registered secrets in the final message before any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "live_event", None) is None and _secrets:
+        if not _secrets:
+            return True
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when set: the traceback is masked once
+            # here for every handler (file, console, caplog).
+            record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = mask_secrets(record.stack_info)
+        if getattr(record, "live_event", None) is None:
             try:
                 msg = record.getMessage()
             except Exception:  # a bad %-format must not kill logging
@@ -244,16 +251,15 @@ def _record_payload(record: logging.LogRecord) -> dict[str, Any]:
         "logger": record.name,
         "msg": mask_secrets(record.getMessage()),
     }
-    if record.exc_info:
-        out["exc"] = mask_secrets(logging.Formatter().formatException(record.exc_info))
+    if record.exc_info or record.exc_text:
+        text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+        out["exc"] = mask_secrets(text)
     return out
 
 
 class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = _record_payload(record)
-        if record.exc_info and "exc" not in payload:
-            payload = {**payload, "exc": mask_secrets(self.formatException(record.exc_info))}
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
