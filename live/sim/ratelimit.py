@@ -1,0 +1,56 @@
+"""Server-side moving-window rate limits, as OpenAlgo's flask-limiter applies
+them: orders (placeorder, modifyorder, cancelorder) share one window,
+everything else another. Time comes from an injected monotonic function so
+in-process tests can drive it with the sim clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["RateLimits", "RateLimiter", "ORDER_ENDPOINTS"]
+
+ORDER_ENDPOINTS = frozenset({"placeorder", "modifyorder", "cancelorder"})
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    orders_per_window: int = 10
+    others_per_window: int = 50
+    window_seconds: float = 1.0
+    retry_after: int = 60  # what OpenAlgo's 429 body says, whatever the window
+
+    def __post_init__(self) -> None:
+        if self.orders_per_window < 1 or self.others_per_window < 1:
+            raise ValueError("rate limits: per-window counts must be >= 1")
+        if self.window_seconds <= 0:
+            raise ValueError("rate limits: window_seconds must be > 0")
+
+
+class RateLimiter:
+    def __init__(self, limits: RateLimits, *, monotonic: Callable[[], float] = time.monotonic):
+        self.limits = limits
+        self._monotonic = monotonic
+        self._hits: dict[str, deque[float]] = {"orders": deque(), "others": deque()}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def bucket(endpoint: str) -> str:
+        return "orders" if endpoint in ORDER_ENDPOINTS else "others"
+
+    def allow(self, endpoint: str) -> bool:
+        """Count the call if it fits the moving window; False means 429."""
+        name = self.bucket(endpoint)
+        cap = self.limits.orders_per_window if name == "orders" else self.limits.others_per_window
+        now = self._monotonic()
+        with self._lock:
+            hits = self._hits[name]
+            while hits and hits[0] <= now - self.limits.window_seconds:
+                hits.popleft()
+            if len(hits) >= cap:
+                return False
+            hits.append(now)
+            return True
