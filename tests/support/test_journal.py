@@ -315,6 +315,20 @@ def test_older_update_never_overwrites_newer(journal):
     assert journal.open_orders() == []
 
 
+def test_older_working_state_never_overwrites_a_newer_working_state(journal):
+    _placed(journal)
+    journal.record_update(upd("E1", OrderStatus.OPEN), at(9, 21))
+    assert journal.record_update(upd("E1", OrderStatus.TRIGGER_PENDING), at(9, 22)) is False
+    assert journal.order("E1").status is OrderStatus.OPEN
+    journal.record_update(upd("E1", OrderStatus.OPEN, filled=4, avg="512"), at(9, 23))
+    assert journal.order("E1").status is OrderStatus.PARTIAL
+    for stale in (upd("E1", OrderStatus.OPEN), upd("E1", OrderStatus.TRIGGER_PENDING)):
+        assert journal.record_update(stale, at(9, 24)) is False
+    o = journal.order("E1")
+    assert o.status is OrderStatus.PARTIAL and o.filled_quantity == 4
+    assert journal.open_orders()[0].order_id == "E1"
+
+
 def test_partial_fills_are_recorded_as_deltas(journal):
     _placed(journal)
     journal.record_update(upd("E1", OrderStatus.OPEN), at(9, 21))

@@ -124,6 +124,49 @@ def test_try_open_from_many_threads_never_exceeds_max_open_positions(clock):
         assert {k for k, _ in risk.snapshot().slots} == set(allowed)
 
 
+class _NaiveRisk(RiskManager):
+    """The seed's check-then-act: check, (another thread runs), reserve.
+    The gate makes every thread check before any reserves."""
+
+    def __init__(self, *a, gate: threading.Barrier, **kw):
+        super().__init__(*a, **kw)
+        self._gate = gate
+
+    def try_open(self, key, qty, ts):
+        d = self.check_entry(key, qty, ts)
+        self._gate.wait(timeout=10)
+        if d.allowed:
+            with self._lock:
+                self._slots[key] = SlotState.RESERVED
+        return d
+
+
+def _race_opens(risk: RiskManager, n: int) -> int:
+    barrier = threading.Barrier(n)
+    allowed = []
+
+    def go(i):
+        barrier.wait(timeout=10)
+        if risk.try_open(f"NSE:S{i}", 10, at(9, 20)).allowed:
+            allowed.append(i)  # list.append is atomic
+
+    threads = [threading.Thread(target=go, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    return len(allowed)
+
+
+def test_the_race_harness_catches_a_check_then_act_variant(clock):
+    """Proof the thread test above can fail: the same race against a naive
+    check-then-reserve lets every thread through."""
+    n = 8
+    naive = _NaiveRisk(limits(max_open_positions=2), clock, gate=threading.Barrier(n))
+    assert _race_opens(naive, n) == n  # 8 slots taken with a limit of 2
+    assert _race_opens(RiskManager(limits(max_open_positions=2), clock), n) == 2
+
+
 def test_slot_churn_from_threads_keeps_the_invariant(clock):
     """Threads repeatedly take, hold and give back slots; the number held at
     once (counted independently by the holders) never exceeds the limit."""
