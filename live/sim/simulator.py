@@ -153,6 +153,12 @@ class Simulator:
         self.release_due()
         return n
 
+    def applied_ticks(self, key: str | None = None) -> list[SimTick]:
+        """Scheduled ticks applied so far (for intraday history)."""
+        with self._tick_lock:
+            done = self._ticks[: self._cursor]
+        return [t for t in done if key is None or t.key == key]
+
     def push_tick(self, key: str, ltp: Decimal | str | int, ts: datetime | None = None) -> SimTick:
         """Apply an ad-hoc tick (outside the day's schedule)."""
         inst = self.engine.instrument(key)
