@@ -1,0 +1,89 @@
+"""``python -m live.sim``: run the simulator standalone until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from datetime import date, datetime, timedelta
+
+from live.clock import IST, MarketSession, ReplayClock
+
+from .day import SCENARIOS, SimDay
+from .faults import FaultPlan
+from .server import DEFAULT_API_KEY, SimServer
+from .simulator import Simulator
+
+
+def _trading_day(session: MarketSession, raw: str | None) -> date:
+    if raw:
+        return date.fromisoformat(raw)
+    today = datetime.now(IST).date()
+    return today if session.is_trading_day(today) else session.previous_trading_day(today)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m live.sim", description=__doc__)
+    ap.add_argument("--port", type=int, default=5000, help="REST port (0: ephemeral)")
+    ap.add_argument("--ws-port", type=int, default=8765, help="WebSocket port (0: ephemeral)")
+    ap.add_argument("--api-key", default=None, help="default: $SIM_API_KEY, else the dev key")
+    ap.add_argument("--symbols", default="NSE:SBIN,NSE:INFY")
+    ap.add_argument(
+        "--scenarios",
+        default=None,
+        help=f"comma list matching --symbols; one of {', '.join(SCENARIOS)}",
+    )
+    ap.add_argument("--speed", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--date", default=None, help="YYYY-MM-DD (default: latest trading day)")
+    ap.add_argument("--faults", default=None, help="fault plan YAML file")
+    args = ap.parse_args(argv)
+
+    session = MarketSession()
+    try:
+        day = _trading_day(session, args.date)
+        keys = [k.strip() for k in args.symbols.split(",") if k.strip()]
+        if args.scenarios:
+            kinds = [s.strip() for s in args.scenarios.split(",")]
+            if len(kinds) != len(keys):
+                raise ValueError("--scenarios: give one scenario per symbol")
+            symbols = dict(zip(keys, kinds, strict=True))
+        else:
+            symbols = keys
+        simday = SimDay.generate(day, symbols, seed=args.seed, session=session)
+        faults = FaultPlan.from_yaml(args.faults) if args.faults else None
+    except (ValueError, OSError) as e:
+        print(f"live.sim: {e}", file=sys.stderr)
+        return 2
+
+    if args.api_key:
+        key, source = args.api_key, "--api-key"
+    elif os.environ.get("SIM_API_KEY"):
+        key, source = os.environ["SIM_API_KEY"], "environment SIM_API_KEY"
+    else:
+        key, source = DEFAULT_API_KEY, "the built-in dev key (live.sim.DEFAULT_API_KEY)"
+    clock = ReplayClock(simday.open_at - timedelta(minutes=1), speed=args.speed)
+    sim = Simulator(simday, clock=clock, faults=faults)
+    server = SimServer(sim, api_key=key, http_port=args.port, ws_port=args.ws_port).start()
+    print(f"live.sim: REST {server.http_url}  WebSocket {server.ws_url}")
+    print(f"live.sim: api key from {source}")
+    print(
+        f"live.sim: {day} at {args.speed:g}x: "
+        + ", ".join(f"{s.key}={s.scenario}" for s in simday.symbols)
+    )
+    print("live.sim: Ctrl-C to stop")
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
