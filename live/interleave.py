@@ -661,6 +661,7 @@ class _Run:
         self.defaults: list[bool] = []  # was step k the non-preemptive choice?
         self.preemptions = 0
         self.failure: _RunFailure | None = None
+        self.final_labels: dict[str, str | None] | None = None
         self.finished = False
         self.aborted = False
         self.registered = 0
@@ -862,6 +863,10 @@ class Scheduler:
         error: BaseException | None = None,
     ) -> None:
         if run.failure is None:
+            # Snapshot where everyone is parked before the threads unwind.
+            run.final_labels = {
+                t.name: (t.label if t.state is _TState.PARKED else None) for t in run.threads
+            }
             tb = ""
             if error is not None:
                 tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
@@ -984,7 +989,7 @@ class Scheduler:
     def _failure_of(self, run: _Run, strategy: _Strategy) -> Failure:
         rf = run.failure
         assert rf is not None
-        finals = {t.name: (None if t.state is _TState.DONE else t.label) for t in run.threads}
+        finals = run.final_labels or {t.name: None for t in run.threads}
         return Failure(
             kind=rf.kind,
             message=rf.message,
