@@ -23,7 +23,7 @@ from live.broker import (
     RateLimited,
     TransientBrokerError,
 )
-from live.openalgo_broker import AmbiguityPolicy, Timeouts
+from live.openalgo_broker import AmbiguityPolicy, OpenAlgoBroker, RetryPolicy, Timeouts
 from tests.wire.conftest import make_broker
 from tests.wire.stub_rest import API_KEY, StubOpenAlgo
 
@@ -146,7 +146,7 @@ def test_5xx_on_read_is_transient(stub, fake_time):
     b = make_broker(
         stub.url,
         fake_time,
-        retry=__import__("live.openalgo_broker").openalgo_broker.RetryPolicy(attempts=1),
+        retry=RetryPolicy(attempts=1),
     )
     stub.script("funds", (500, {"status": "error", "message": "boom"}))
     with pytest.raises(TransientBrokerError) as ei:
@@ -503,9 +503,9 @@ def test_api_key_never_in_logs_repr_or_errors(stub, fake_time, caplog):
 
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="host"):
-        __import__("live.openalgo_broker").openalgo_broker.OpenAlgoBroker("127.0.0.1:5000", "k")
+        OpenAlgoBroker("127.0.0.1:5000", "k")
     with pytest.raises(ValueError, match="api_key"):
-        __import__("live.openalgo_broker").openalgo_broker.OpenAlgoBroker("http://x", " ")
+        OpenAlgoBroker("http://x", " ")
     with pytest.raises(ValueError, match="timeouts.read"):
         Timeouts(read=0)
     with pytest.raises(ValueError, match="lookups"):
