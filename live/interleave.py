@@ -633,7 +633,7 @@ class _LThread:
         self.label = "start"
         self.wait = _Wait.NONE
         self.obj: Any = None
-        self.timed = False
+        self.deadline: float | None = None  # virtual time a timed wait expires
         self.timed_out = False
         self.in_hook = False
         self.thread: threading.Thread | None = None
@@ -662,6 +662,7 @@ class _Run:
         self.preemptions = 0
         self.failure: _RunFailure | None = None
         self.final_labels: dict[str, str | None] | None = None
+        self.vnow = 0.0  # virtual clock for timed waits; only moves when all are blocked
         self.finished = False
         self.aborted = False
         self.registered = 0
@@ -737,7 +738,7 @@ class Scheduler:
         label: str,
         wait: _Wait = _Wait.NONE,
         obj: Any = None,
-        timed: bool = False,
+        timeout: float | None = None,
     ) -> bool:
         """Park at a scheduling point; return False if a timed wait timed out."""
         run = lt.run
@@ -749,7 +750,8 @@ class Scheduler:
         with cv:
             if run.aborted:
                 raise _Abort()
-            lt.label, lt.wait, lt.obj, lt.timed = label, wait, obj, timed
+            lt.label, lt.wait, lt.obj = label, wait, obj
+            lt.deadline = None if timeout is None else run.vnow + timeout
             lt.state = _TState.PARKED
             self._decide(run, lt)
             while not (run.current is lt and lt.state is _TState.RUNNING):
@@ -757,7 +759,7 @@ class Scheduler:
                     raise _Abort()
                 cv.wait(0.5)
             timed_out, lt.timed_out = lt.timed_out, False
-            lt.wait, lt.obj, lt.timed = _Wait.NONE, None, False
+            lt.wait, lt.obj, lt.deadline = _Wait.NONE, None, None
             if wait is _Wait.LOCK and not timed_out:
                 obj._take(lt.ident)
             return not timed_out
@@ -806,8 +808,11 @@ class Scheduler:
         enabled = [t for t in parked if self._enabled(t)]
         timeouts = False
         if not enabled:
-            # Virtual time jumps to the earliest timeout: timed waits may expire.
-            enabled = [t for t in parked if t.timed]
+            # Virtual time jumps to the earliest deadline: those timed waits expire.
+            timed = [t for t in parked if t.deadline is not None]
+            if timed:
+                run.vnow = min(t.deadline for t in timed)
+                enabled = [t for t in timed if t.deadline == run.vnow]
             timeouts = bool(enabled)
         if not enabled:
             if not parked:
@@ -1138,7 +1143,7 @@ class _ControlledLock:
                     self._take(lt.ident)
                     return True
                 return False
-        return sched._park(lt, label, _Wait.LOCK, self, timed=timeout >= 0)
+        return sched._park(lt, label, _Wait.LOCK, self, timeout=timeout if timeout >= 0 else None)
 
     def _acquire_unmanaged(self, blocking: bool, timeout: float) -> bool:
         sched = self._sched
@@ -1229,7 +1234,7 @@ class _ControlledEvent:
         sched = self._sched
         lt = sched._managed()
         if lt is not None and lt.run is sched._run:
-            sched._park(lt, f"event.wait:{self.name}", _Wait.EVENT, self, timed=timeout is not None)
+            sched._park(lt, f"event.wait:{self.name}", _Wait.EVENT, self, timeout=timeout)
             return self._flag
         cv = sched._cv
         end = None if timeout is None else time.monotonic() + timeout
