@@ -218,13 +218,13 @@ def test_float_noise_price_is_caught_exactly(serve):
     srv = serve()
     srv.sim.advance_to(at("09:20"))
     raw = (
-        '{"apikey": "%s", "strategy": "t", "symbol": "SBIN", "exchange": "NSE", '
+        '{"apikey": "KEY", "strategy": "t", "symbol": "SBIN", "exchange": "NSE", '
         '"action": "BUY", "pricetype": "LIMIT", "product": "MIS", "quantity": "1", '
-        '"price": 100.05000000000001}' % KEY
+        '"price": 100.05000000000001}'
     )
     r = requests.post(
         f"{srv.http_url}/api/v1/placeorder",
-        data=raw,
+        data=raw.replace("KEY", KEY),  # the float's exact text must reach the server
         headers={"Content-Type": "application/json"},
         timeout=5,
     )
