@@ -486,9 +486,14 @@ class Feed:
         next_ping = time.monotonic() + self.ping_interval
         while not self._stop.is_set():
             msg = self._recv()
-            if msg:
+            if msg and msg.get("type") != "pong":
                 self._handle(msg)
-            elif msg is None:
+                # Silence counts from when we were ready to read again, so a
+                # slow callback is not mistaken for a silent feed.
+                self._last_data_at = self.clock.now()
+            else:
+                # Nothing (or only pongs / garbage) arrived: a socket kept
+                # alive by pongs but carrying no data is the #810 failure.
                 self._check_stale()
             if time.monotonic() >= next_ping:
                 assert self._ws is not None

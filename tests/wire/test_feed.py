@@ -304,3 +304,33 @@ def test_bad_arguments_named():
         Feed("ws://x", API_KEY, SYMBOLS, mode=3)
     with pytest.raises(ValueError, match="EXCHANGE:SYMBOL"):
         Feed("ws://x", API_KEY, ["SBIN"])
+
+
+def test_pongs_alone_do_not_keep_a_silent_feed_alive(server, rig_factory):
+    clock = ManualClock(T0)
+    rig = rig_factory(server.url, clock=clock, stale_after=30).start(server)
+    clock.advance(31)
+    server.push({"type": "pong", "status": "success"})
+    assert rig.reconnects.get(timeout=5) is True
+    assert rig.feed.counters().stale_events == 1
+
+
+def test_on_reconnect_runs_after_resubscribing(server, rig_factory):
+    rig = rig_factory(server.url).start(server)
+    seen_at_callback = []
+    rig.feed.on_reconnect = lambda: seen_at_callback.append(server.received(-1))
+    server.drop_all()
+    assert server.wait_for(lambda: seen_at_callback)
+    actions = [m.get("action") for m in seen_at_callback[0]]
+    assert actions == ["authenticate", "subscribe", "subscribe_orders"]
+
+
+def test_slow_callbacks_are_counted_and_nothing_is_lost(server, rig_factory):
+    rig = rig_factory(server.url, slow_callback=0.0).start(server)
+    got = []
+    rig.feed.on_tick = lambda t: (got.append(t.ltp), server.wait_for(lambda: False, 0.05))
+    for p in range(500, 510):
+        server.push(tick_msg(ltp=p))
+    assert server.wait_for(lambda: len(got) == 10)
+    assert got == [Decimal(p) for p in range(500, 510)]
+    assert server.wait_for(lambda: rig.feed.counters().slow_callbacks == 10)
