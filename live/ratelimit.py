@@ -67,6 +67,10 @@ class RateLimits:
     # of a constant would hurt more than a second 429. So the penalty we apply
     # is min(retry_after, retry_after_cap); the raw value is still reported.
     retry_after_cap: float = 2.0
+    # The server counts arrivals, we count departures: thread scheduling and
+    # transit jitter can squeeze 11 of our 10-per-second into its window. A
+    # little slack on our side costs ~10% throughput and avoids those 429s.
+    margin: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("orders", "smart", "other"):
@@ -79,6 +83,8 @@ class RateLimits:
             raise ValueError(
                 f"rate_limits.retry_after_cap: must be >= 0 seconds, got {self.retry_after_cap!r}"
             )
+        if not self.margin >= 0:
+            raise ValueError(f"rate_limits.margin: must be >= 0 seconds, got {self.margin!r}")
         if not self.max_wait >= 0:
             raise ValueError(f"rate_limits.max_wait: must be >= 0 seconds, got {self.max_wait!r}")
 
@@ -174,7 +180,12 @@ class RateLimiters:
 
         def make(name: str, n: int) -> MovingWindowLimiter:
             return MovingWindowLimiter(
-                name, n, limits.window, max_wait=limits.max_wait, monotonic=monotonic, sleep=sleep
+                name,
+                n,
+                limits.window + limits.margin,
+                max_wait=limits.max_wait,
+                monotonic=monotonic,
+                sleep=sleep,
             )
 
         self._by_class: Mapping[str, MovingWindowLimiter] = {
