@@ -65,6 +65,10 @@ class GroundTruth:
     def __init__(self, sim) -> None:
         self._sim = sim
 
+    def __call__(self) -> GroundTruth:
+        # ``sim.truth`` is a property; callers who write ``sim.truth()`` get the same object.
+        return self
+
     # --- plain records ----------------------------------------------------------
 
     def orders(self, symbol: str | None = None) -> list[OrderView]:

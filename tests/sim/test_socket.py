@@ -382,7 +382,7 @@ def test_ws_drop_fault_closes_socket(serve):
 
 def test_ws_silent_stall_then_resumes(serve):
     srv = serve(FaultPlan((WsStall(after_messages=2, seconds=30),)))
-    ws = ws_open(srv, timeout=2)
+    ws = ws_open(srv, timeout=10)
     auth(ws)
     ws.send(json.dumps({"action": "subscribe", "symbol": "SBIN", "exchange": "NSE", "mode": 1}))
     recv(ws)
