@@ -320,6 +320,8 @@ def parse_timestamp(value: Any, name: str = "timestamp", *, ctx: str = "") -> da
     if not isinstance(value, str):
         raise ValueError(f"{where}: expected a timestamp string, got {type(value).__name__}")
     text = value.strip()
+    if text.isdigit():  # epoch seconds or milliseconds sent as a string
+        return parse_timestamp(int(text), name, ctx=ctx)
     ts: datetime | None = None
     for fmt in _TS_FORMATS:
         try:

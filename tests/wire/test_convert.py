@@ -92,6 +92,7 @@ def test_iso_timestamp_with_offset_converted_to_ist():
     assert ts == datetime(2025, 11, 20, 9, 30, tzinfo=IST)
     assert ts.tzinfo is IST
     assert parse_timestamp(1763611200000) == datetime(2025, 11, 20, 4, 0, tzinfo=UTC)
+    assert parse_timestamp("1763611200") == datetime(2025, 11, 20, 4, 0, tzinfo=UTC)
     assert parse_timestamp("") is None
 
 
