@@ -333,7 +333,8 @@ def _interp(times: list[float], points: list[tuple[float, int]]) -> list[float]:
 
 def _setup_path(rng, kind, times, seconds, low, close, rt):
     """A long-side 80-20 day in ticks: returns (path, trigger_low, stopout_low)."""
-    depth = rng.randint(3, 8)  # ticks below the prior low: the trigger
+    # The book's penetration guideline is 5-15 ticks below the prior low.
+    depth = rng.randint(5, 12)  # ticks below the prior low: the trigger
     trig = low - depth
     amp = max(2, rt // 40)
     open_ = max(low + rt // 8, close - rng.randint(0, rt // 8))
@@ -341,7 +342,9 @@ def _setup_path(rng, kind, times, seconds, low, close, rt):
     t2 = t1 + rng.uniform(0.06, 0.12) * seconds  # back above the prior low
     pts = [(0, open_), (t1, trig), (t2, low + rt // 4)]
     # (from, to, lower bound, upper bound) constraints on the noisy path
-    bounds = [(0, t1, trig + 1, None)]  # the designed low is hit once, at t1
+    # Nothing trades below the prior low before t1, where the day flushes
+    # through it to the designed trigger low (hit once, at t1).
+    bounds = [(0, t1 - 1e-9, low, None)]
     stop2 = None
     if kind == "win":
         pts += [(t2 + 0.25 * seconds, low + rt), (seconds, low + rt + rng.randint(0, rt // 2))]

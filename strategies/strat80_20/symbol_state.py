@@ -110,8 +110,11 @@ class StrategyConfig:
     stop_price_type: PriceType = PriceType.SL_M
     entry_price_type: PriceType = PriceType.SL_M
     stop_limit_ticks: int = 20  # SL orders: limit this many ticks beyond the trigger
-    trail_start_r: Decimal = Decimal(1)  # start trailing after this many R of profit
-    trail_distance_r: Decimal = Decimal(1)  # trail this many R behind the best price
+    trail_start_r: Decimal = Decimal(2)  # start trailing after this many R of profit
+    trail_distance_r: Decimal = Decimal(2)  # trail this many R behind the best price
+    # Move a trailing stop only by at least this much R (and a tick): every
+    # modify costs an order-rate slot (10/s at OpenAlgo) and a broker round trip.
+    trail_step_r: Decimal = Decimal("0.25")
     stop_retry_limit: int = 3  # failed stop placements before closing at market
     strategy_tag: str = "live8020"
     dry_run: bool = False
@@ -519,7 +522,7 @@ class SymbolState:
             return []
         target = self.stop_price
         trailed = self._trailed_stop()
-        if trailed is not None and self._tighter(trailed, target):
+        if trailed is not None and self._tighter(trailed, target) and self._worth_moving(trailed):
             target = trailed
         if target != self.stop_price or self.sl_qty != self.position_qty:
             self.sl_op = StopOp.MODIFYING
@@ -562,6 +565,12 @@ class SymbolState:
         distance = risk * self.config.trail_distance_r
         raw = self.best_price - distance if self.is_long else self.best_price + distance
         return round_to_tick(raw, self.setup.tick, stop_rounding(self.exit_action.value))
+
+    def _worth_moving(self, candidate: Decimal) -> bool:
+        if self.stop_price is None:
+            return True
+        step = max(self.setup.tick, (self.risk_per_unit or 0) * self.config.trail_step_r)
+        return abs(candidate - self.stop_price) >= step
 
     def _tighter(self, candidate: Decimal, current: Decimal | None) -> bool:
         if current is None:
@@ -828,7 +837,10 @@ class SymbolState:
     def _commit_id(self, role: Role, order_id: str, qty: int, ref: str = "") -> list[OrderUpdate]:
         """Know an order as ours (locked). Returns the updates that arrived
         for it before its id was known, to be replayed outside the lock."""
-        self._orders[order_id] = _OrderRecord(role, OrderStatus.OPEN, 0, qty, ref)
+        # A stop rests as "trigger pending": start there, so the broker's
+        # first echo of it is not mistaken for a step backwards.
+        status = OrderStatus.OPEN if role is Role.EXIT else OrderStatus.TRIGGER_PENDING
+        self._orders[order_id] = _OrderRecord(role, status, 0, qty, ref)
         self._stats.orders_placed += 1
         return self._early.pop(order_id, [])
 

@@ -40,7 +40,8 @@ def make_state(
     rules = SetupRules(penetration=Penetration("ticks", D(5)))
     setup = find_setup("NSE:SBIN", bar, D("0.05"), rules)
     assert setup is not None
-    cfg = StrategyConfig(**{"quantity": 10, "max_attempts": 2, **config})
+    base = {"quantity": 10, "max_attempts": 2, "trail_start_r": D(1), "trail_distance_r": D(1)}
+    cfg = StrategyConfig(**{**base, **config})
     return cls(setup, broker, cfg, SESSION, ledger=ledger), broker
 
 

@@ -1,0 +1,202 @@
+"""``python live_8020.py``: run the 80-20 engine for one session.
+
+With the default config.yaml the broker is the embedded OpenAlgo-compatible
+simulator, started here on ephemeral loopback ports and replaying a trading
+day at high speed; the engine talks to it through the same REST and
+WebSocket code it uses against a real OpenAlgo server. With
+``broker.kind: openalgo`` it trades live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from live.clock import Clock, ReplayClock, WallClock
+from live.config import Config, ConfigError, load_config
+from live.feed import Feed
+from live.journal import Journal
+from live.logs import log_event, register_secret, setup_logging
+from live.openalgo_broker import OpenAlgoBroker, Timeouts
+
+from .engine import Engine, market_session
+from .summary import render, summarize
+
+USAGE = """\
+python live_8020.py [--config PATH] [--dry-run]
+
+Runs one trading session of the 80-20 reversal through OpenAlgo.
+The default config.yaml runs against the embedded simulator (no broker
+account needed); set broker.kind: openalgo, host, ws_url and export the API
+key named by broker.api_key_env to trade live."""
+
+
+@dataclass
+class Connection:
+    host: str
+    ws_url: str
+    api_key: str
+    server: object | None = None  # the embedded simulator's server, when used
+    sim: object | None = None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="live_8020.py",
+        usage=USAGE,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--config", default="config.yaml", help="YAML config (default: config.yaml)")
+    ap.add_argument("--dry-run", action="store_true", help="decide and log, place no orders")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
+    return ap.parse_args(argv)
+
+
+def make_clock(cfg: Config) -> Clock:
+    if cfg.clock.start is not None:
+        return ReplayClock(cfg.clock.start, speed=cfg.clock.speed)
+    return WallClock()
+
+
+def connect(cfg: Config, clock: Clock) -> Connection:
+    """For ``sim``: start the embedded simulator on loopback; for
+    ``openalgo``: the configured server. Either way, host + ws + key."""
+    if cfg.broker.kind != "sim":
+        key = cfg.api_key()
+        return Connection(cfg.broker.host, cfg.broker.ws_url, key)
+    from live.sim.day import SimDay
+    from live.sim.server import SimServer
+    from live.sim.simulator import Simulator
+
+    session = market_session(cfg)
+    day = clock.now().date()
+    if not session.is_trading_day(day):
+        raise ConfigError(
+            f"clock.start: {day} is not a trading day; pick a weekday that is not a holiday"
+        )
+    scenarios = dict(cfg.sim.scenarios)
+    symbols = {k: scenarios.get(k, "random") for k in cfg.symbols}
+    sim_day = SimDay.generate(day, symbols, seed=cfg.sim.seed, session=session)
+    sim = Simulator(sim_day, clock=clock)
+    key = cfg.api_key()
+    server = SimServer(sim, api_key=key, http_port=0, ws_port=0).start()
+    return Connection(server.http_url, server.ws_url, key, server=server, sim=sim)
+
+
+def run(
+    cfg: Config,
+    *,
+    dry_run: bool = False,
+    quiet: bool = False,
+    out=sys.stdout,
+    clock: Clock | None = None,
+    conn: Connection | None = None,
+) -> Engine:
+    """One session, start to summary. Tests pass their own clock and an
+    already started simulator (with a fault plan) as ``conn``."""
+    clock = clock or make_clock(cfg)
+    owns_server = conn is None
+    conn = conn or connect(cfg, clock)
+    register_secret(conn.api_key)
+    speed = getattr(clock, "speed", 1.0)
+    broker = OpenAlgoBroker(
+        conn.host,
+        conn.api_key,
+        strategy=cfg.strategy.tag,
+        clock=clock,
+        timeouts=Timeouts(connect=cfg.broker.timeout_seconds, read=cfg.broker.timeout_seconds),
+        tick_sizes=dict(cfg.tick_sizes),
+    )
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    journal = Journal(cfg.data_dir / "journal.db")
+    engine = Engine(cfg, broker, clock, journal=journal, dry_run=dry_run)
+    feed = None
+    try:
+        engine.prepare()
+        # Timers run on the wall: the broker's rate limits are per wall second.
+        engine.poller.interval = max(cfg.poll_seconds / speed, 0.25)
+        feed = Feed(
+            conn.ws_url,
+            conn.api_key,
+            list(engine.states) or list(cfg.symbols),
+            on_tick=lambda t: engine.on_tick(t.key, t.ltp, t.ts),
+            on_order_update=engine.on_order_update,
+            on_reconnect=engine.on_reconnect,
+            clock=clock,
+            is_market_open=engine.session.is_open,
+            # The feed measures silence on the session clock: N wall seconds.
+            stale_after=cfg.feed_stale_seconds * speed,
+        )
+        engine.feed = feed
+        engine.start()
+        feed.start()
+        _wait_for_close(engine, clock, speed, quiet, out)
+    finally:
+        if feed is not None:
+            feed.stop()
+        engine.stop()
+        if engine.poller is not None:
+            engine.poller.run_once()  # final reconcile for the summary
+        max_bare = _max_unprotected(conn, engine)
+        if conn.server is not None and owns_server:
+            conn.server.stop()
+        broker.close()
+        journal.close()
+    engine.summary = summarize(engine, max_bare)
+    print(render(engine.summary), file=out)
+    return engine
+
+
+def _wait_for_close(engine: Engine, clock: Clock, speed: float, quiet: bool, out) -> None:
+    session = engine.session
+    close = session.close_at(clock.now().date())
+    last = 0.0
+    while True:
+        now = clock.now()
+        if engine.finished() or now >= close + timedelta(minutes=1):
+            return
+        if not quiet and time.monotonic() - last >= 2.0:
+            last = time.monotonic()
+            print(_progress(engine, now), file=out, flush=True)
+        time.sleep(min(0.2, max(0.01, 1.0 / speed)))
+
+
+def _progress(engine: Engine, now: datetime) -> str:
+    views = [s.view() for s in engine.states.values()]
+    holding = sum(1 for v in views if v.position_qty)
+    pnl = sum((v.realized_pnl for v in views), start=0)
+    entries = sum(v.entries_today for v in views)
+    return (
+        f"{now:%H:%M:%S} IST  ticks {engine.ticks_seen:>6}  entries {entries:>2}  "
+        f"open positions {holding}  realized P&L {pnl:.2f}"
+    )
+
+
+def _max_unprotected(conn: Connection, engine: Engine) -> timedelta | None:
+    if conn.sim is None:
+        return None
+    truth = conn.sim.truth
+    worst = timedelta(0)
+    for key in engine.states:
+        worst = max(worst, truth.max_unprotected(key.split(":")[1]))
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(Path(args.config))
+        setup_logging(cfg.data_dir, console_level="WARNING")
+        run(cfg, dry_run=args.dry_run, quiet=args.quiet)
+        return 0
+    except ConfigError as exc:
+        print(f"live_8020: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        log_event("INTERRUPTED")
+        return 130
