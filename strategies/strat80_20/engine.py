@@ -27,7 +27,7 @@ from live.poller import Poller
 from live.risk import RiskLimits, RiskManager
 
 from .setup import Penetration, Setup, SetupRules, find_setup
-from .symbol_state import Phase, StrategyConfig, SymbolState
+from .symbol_state import Phase, Role, StrategyConfig, SymbolState
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,7 @@ class Engine:
                 stop=setup.initial_stop,
                 entries_today=entries,
             )
+        self.recover(today)
         self.dispatcher = SymbolDispatcher(list(self.states))
         self.poller = Poller(
             self.broker,
@@ -211,6 +212,35 @@ class Engine:
             ledger=self.ledger,
         )
         return self.plans
+
+    def recover(self, today: date) -> int:
+        """After a restart (P8): hand each state today's orders from the
+        journal with the broker's word on each, and the broker's positions.
+        One orderbook and one positionbook call for all symbols."""
+        if self.journal is None or not self.states:
+            return 0
+        ours = {k: self.journal.orders(key=k, day=today) for k in self.states}
+        if not any(ours.values()):
+            return 0
+        remember = getattr(self.broker, "remember_orders", None)
+        if remember is not None:  # an ambiguous placement must never adopt these
+            remember([o.order_id for orders in ours.values() for o in orders])
+        book = {u.order_id: u for u in self.broker.orderbook()}
+        held: dict[str, int] = {}
+        for p in self.broker.positions():
+            held[p.key] = held.get(p.key, 0) + p.quantity
+        now = self.clock.now()
+        restored = 0
+        for key, orders in ours.items():
+            items = []
+            for o in orders:
+                u = book.get(o.order_id) or _journal_update(o)
+                items.append((o.order_id, Role(o.role), u))
+            if items or held.get(key):
+                self.states[key].restore(items, held.get(key, 0), now)
+                restored += len(items)
+        log_event("RECOVERED", orders=restored, symbols=len([k for k, v in ours.items() if v]))
+        return restored
 
     def _make_listener(self, key: str):
         def listen(event: str, fields: dict) -> None:
@@ -274,3 +304,21 @@ class Engine:
             s.view().phase is Phase.DONE and s.view().position_qty == 0
             for s in self.states.values()
         )
+
+
+def _journal_update(o) -> OrderUpdate:
+    """The journal's last word on an order the broker no longer lists."""
+    sym, ex = split_key(o.key)
+    return OrderUpdate(
+        order_id=o.order_id,
+        symbol=sym,
+        exchange=ex,
+        action=o.action,
+        status=o.status,
+        quantity=o.quantity,
+        filled_quantity=o.filled_quantity,
+        average_price=o.average_price,
+        trigger_price=o.trigger_price or Decimal(0),
+        price_type=o.price_type,
+        source="journal",
+    )

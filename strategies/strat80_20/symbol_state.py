@@ -429,6 +429,63 @@ class SymbolState:
         )
         self._run(ops, ts)
 
+    def restore(
+        self, orders: list[tuple[str, Role, OrderUpdate]], broker_qty: int, ts: datetime
+    ) -> None:
+        """Re-attach after a restart (P8): our orders of today from the
+        journal, each with the broker's latest state of it, and the broker's
+        position. Every id is registered *before* any state is applied, so
+        a filled entry does not look unprotected while its working stop is
+        still being read back. The phase is derived from these facts."""
+        ts = require_aware(ts, "ts")
+        with self._lock:
+            for order_id, role, u in orders:
+                status = OrderStatus.OPEN if role is Role.EXIT else OrderStatus.TRIGGER_PENDING
+                self._orders[order_id] = _OrderRecord(role, status, 0, u.quantity)
+                if u.status.is_working:
+                    if role is Role.ENTRY:
+                        self.entry_id, self.entry_placed_at = order_id, ts
+                    elif role is Role.STOP:
+                        self.sl_id, self.sl_qty = order_id, u.quantity - u.filled
+                        if u.trigger_price > 0:
+                            self.stop_price = u.trigger_price
+                    else:
+                        self.exit_id = order_id
+            if any(role is Role.ENTRY for _, role, _ in orders):
+                self.phase = Phase.ENTRY_PENDING  # restore sets the phase from facts
+            ops: list[Op] = []
+            for _order_id, _role, u in orders:
+                ops.extend(self._apply_update(u, ts))
+            ours = self.position_qty if self.is_long else -self.position_qty
+            if broker_qty != ours:
+                self._emit("POSITION_MISMATCH", level=logging.WARNING, ours=ours, broker=broker_qty)
+                if abs(broker_qty) > self.position_qty and (broker_qty > 0) == self.is_long:
+                    self.position_qty = abs(broker_qty)  # protect what the broker holds
+                    if self.avg_price == 0:
+                        self.avg_price = self.setup.entry_price
+            if self.position_qty > 0:
+                if self.stop_price is None:
+                    self.stop_price = self._initial_stop()
+                self.risk_per_unit = abs(self.avg_price - self.stop_price) or self.setup.tick
+                self.phase = Phase.IN_POSITION
+            elif isinstance(self.entry_id, str):
+                self.phase = Phase.ENTRY_PENDING
+            elif self.entries_today >= self.config.max_attempts:
+                self.phase = Phase.DONE
+            elif self.entries_today > 0:
+                self.phase = Phase.TRIGGERED
+            self._emit(
+                "RESTORED", phase=self.phase.value, orders=len(orders), position=self.position_qty
+            )
+            # The broker's funds already reflect these fills: no ledger
+            # bookkeeping. Slots marked above keep protection from doubling.
+            ops = [op for op in ops if not isinstance(op, Settle)]
+            ops.extend(self._followup(ts))
+            holding = self.position_qty > 0
+        if holding and self.risk is not None:
+            self.risk.position_opened(self.symbol)
+        self._run(ops, ts)
+
     # --------------------------------------------------------- decisions (locked)
 
     def _track_extremes(self, price: Decimal) -> None:
