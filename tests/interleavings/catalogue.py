@@ -1,0 +1,460 @@
+"""The race catalogue: every race of shared/seeds as a schedule-exploring scenario.
+
+Each entry builds fresh state and the racing threads for one implementation
+(``SymbolState`` or a naive variant). Threads play the engine's real roles:
+
+* ``feed`` - the symbol's worker: ``process_tick`` and the order stream's
+  ``on_order_update``; ``feed-new`` is a second tick handler (the old and the
+  new feed thread around a reconnect, or one more task of a fresh runner);
+  ``feed-<SYM>`` is the worker of another symbol;
+* ``poller`` - ``poll``, ``sync_position``, the orderbook's and the status
+  check's ``on_order_update``, the funds refresh.
+
+The explorer decides where the threads switch; ``harness.check`` settles the
+symbols (pushed updates delivered, market exits filled, three poll cycles)
+and reads P1-P6 from the broker's book after every schedule, and
+``harness.invariant`` checks at every scheduling point what may never be
+broken even for a moment (two working entries, attempts over the limit, a
+reversed position, entries beyond the cash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from live.broker import Action, OrderStatus, TransientBrokerError
+from live.interleave import Event, Scenario, checkpoint
+from live.ledger import BuyingPowerLedger
+from strategies.strat80_20.symbol_state import SymbolState
+from tests.core.helpers import T0, D, at
+from tests.interleavings.harness import (
+    RESTING_LTP,
+    STOP_FILL,
+    TRIGGER_LTP,
+    Ctx,
+    deliver,
+    enter,
+    entry_margin,
+    exchange,
+    exchange_fill,
+    exchange_set,
+    hold,
+    new_symbol,
+    positions_snapshot,
+    scenario_of,
+    status_check,
+    working,
+)
+from tests.interleavings.naive_ledger import NaiveLedgerSymbolState
+from tests.races.naive import NaiveSymbolState
+
+S = timedelta(seconds=1)
+M = timedelta(minutes=1)
+
+
+# --- 003: RACE #1-#10 -----------------------------------------------------------
+
+
+def race1_stale_cancel(cls: type) -> Scenario:
+    """RACE #1: the feed cancels a stale entry X. While the cancel is in
+    flight the poller's status check learns X is cancelled and the next tick
+    places entry Y; the naive feed then clears ``entry_order_id`` - Y is
+    forgotten, and the follow-up tick places a third order beside it."""
+    sym = new_symbol(cls, entry_timeout=5 * M, max_attempts=3)
+    x = enter(sym)
+    stale = T0 + 6 * M
+    ctx = Ctx([sym], settle_at=T0 + 7 * M)
+    ctx.after.append(lambda: sym.state.process_tick(D("99.85"), T0 + 7 * M))
+
+    def feed():
+        sym.state.process_tick(RESTING_LTP, stale)
+
+    def poller():
+        sym.state.on_order_update(sym.broker.order_status(x), stale)
+
+    def feed_new():
+        sym.state.process_tick(RESTING_LTP, stale + S)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller, "feed-new": feed_new})
+
+
+def race2_trail_vs_stop_fill(cls: type) -> Scenario:
+    """RACE #2: the feed trails the stop; the stop fills meanwhile and the
+    poller's orderbook reports the position flat. The naive feed's failed
+    modify "repairs" itself with a fresh stop: a working SELL on a flat book."""
+    sym = new_symbol(cls)
+    stop = hold(sym)
+    t = T0 + M
+    ctx = Ctx([sym], settle_at=t + M)
+
+    def feed():
+        sym.state.process_tick(D("100.80"), t)
+
+    def poller():
+        deliver(sym, exchange_fill(sym, stop, STOP_FILL), t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race3_trigger_twice(cls: type) -> Scenario:
+    """RACE #3: the trigger print reaches two tick handlers at once (old and
+    new feed thread around a reconnect). Only one entry may be placed."""
+    sym = new_symbol(cls)
+    ctx = Ctx([sym], settle_at=T0 + S)
+
+    def feed():
+        sym.state.process_tick(TRIGGER_LTP, T0)
+
+    def feed_new():
+        sym.state.process_tick(TRIGGER_LTP, T0)
+
+    return scenario_of(ctx, {"feed": feed, "feed-new": feed_new})
+
+
+def race4_reentry_vs_stale_positionbook(cls: type) -> Scenario:
+    """RACE #4: the poller read the positionbook (flat) just before the entry
+    filled and applies that snapshot, over two cycles, only after the fill
+    was applied; the next tick's re-entry check must not then see "flat, no
+    entry": no second BUY while holding."""
+    sym = new_symbol(cls)
+    x = enter(sym)
+    stale_qty = positions_snapshot(sym)  # read before the fill: 0
+    fill_applied = Event("fill-applied")  # the seed's premise: snapshot lands after the fill
+    ctx = Ctx([sym], settle_at=T0 + 10 * S)
+
+    def feed():
+        deliver(sym, exchange_fill(sym, x, D("100.00")), T0 + 5 * S)
+        fill_applied.set()
+        sym.state.process_tick(D("99.90"), T0 + 6 * S)
+
+    def poller():
+        fill_applied.wait()
+        sym.state.sync_position(stale_qty, T0 + 5 * S)
+        sym.state.sync_position(stale_qty, T0 + 10 * S)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race4b_positionbook_ahead_of_fill(cls: type) -> Scenario:
+    """RACE #4, the other way round: the positionbook shows the fill for two
+    poll cycles before the order stream delivers it (the feed is slow). Two
+    polls of one position and its fill must still count it once."""
+    sym = new_symbol(cls)
+    x = enter(sym)
+    ctx = Ctx([sym], settle_at=T0 + 10 * S)
+
+    def poller():
+        sym.state.sync_position(positions_snapshot(sym), T0 + 5 * S)
+        sym.state.sync_position(positions_snapshot(sym), T0 + 10 * S)
+
+    def feed():
+        deliver(sym, exchange_fill(sym, x, D("100.00")), T0 + 5 * S)
+        sym.state.process_tick(D("99.90"), T0 + 6 * S)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race5_cutoff_vs_stop_fill(cls: type) -> Scenario:
+    """RACE #5: at the cutoff the feed cancels the stop to exit at market;
+    the stop fills while the cancel is in flight. Selling at market after
+    that reverses the position."""
+    sym = new_symbol(cls)
+    stop = hold(sym)
+    cut = at(15, 15)
+    ctx = Ctx([sym], settle_at=at(15, 16))
+
+    def feed():
+        sym.state.process_tick(D("99.70"), cut)
+
+    def poller():
+        deliver(sym, exchange_fill(sym, stop, STOP_FILL), cut)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race6_emergency_twice(cls: type) -> Scenario:
+    """RACE #6: the RMS cancels our stop; the order stream (feed) and the
+    orderbook (poller) both report it, and both threads find the position
+    without a stop: at most one emergency stop may go in."""
+    sym = new_symbol(cls)
+    stop = hold(sym)
+    u = sym.raw.set_status(stop, OrderStatus.CANCELLED, "RMS")
+    t = T0 + S
+    ctx = Ctx([sym], settle_at=t + S)
+
+    def feed():
+        sym.state.on_order_update(u, t)
+        sym.state.process_tick(D("99.90"), t)
+
+    def poller():
+        sym.state.on_order_update(u, t)
+        sym.state.poll(t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race7_fill_outruns_reply(cls: type) -> Scenario:
+    """RACE #7: the entry is at the broker and fills; the poller's orderbook
+    reports the fill before ``place_order`` has returned the id to the feed.
+    The naive code drops the update as "not ours": the position is never
+    protected."""
+    sym = new_symbol(cls)
+    ctx = Ctx([sym], settle_at=T0 + 5 * S)
+
+    def feed():
+        sym.state.process_tick(TRIGGER_LTP, T0)
+
+    def poller():
+        exchange("orderbook")
+        for o in working(sym.raw, Action.BUY):
+            deliver(sym, exchange_fill(sym, o.order_id, D("100.00")), T0)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race8_trail_vs_stop_replaced(cls: type) -> Scenario:
+    """RACE #8: the feed modifies the stop; meanwhile the RMS cancels it and
+    the poller puts an emergency stop in. The naive modify fails and places
+    a third: two stops for one position."""
+    sym = new_symbol(cls)
+    stop = hold(sym)
+    t = T0 + M
+    ctx = Ctx([sym], settle_at=t + M)
+
+    def feed():
+        sym.state.process_tick(D("100.80"), t)
+
+    def poller():
+        deliver(sym, exchange_set(sym, stop, OrderStatus.CANCELLED, "RMS"), t)
+        sym.state.poll(t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race9_retry_vs_tick(cls: type) -> Scenario:
+    """RACE #9: the entry placement failed (HTTP 500); the poller retries it
+    while the feed's tick also sees "no entry working"."""
+    sym = new_symbol(cls)
+    sym.raw.fail_next("place_order", TransientBrokerError("HTTP 500", code=500))
+    sym.state.process_tick(TRIGGER_LTP, T0)
+    assert not working(sym.raw, Action.BUY)
+    t = T0 + 5 * S
+    ctx = Ctx([sym], settle_at=t + 5 * S)
+
+    def poller():
+        sym.state.poll(t)
+
+    def feed():
+        sym.state.process_tick(RESTING_LTP, t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def race10_status_vs_new_entry(cls: type) -> Scenario:
+    """RACE #10: the poller asks for entry X's status; before its reply is
+    applied X is cancelled and the feed places entry Y. The reply ("X
+    cancelled") must not clear Y."""
+    sym = new_symbol(cls, max_attempts=3)
+    x = enter(sym)
+    t = T0 + 5 * S
+    ctx = Ctx([sym], settle_at=t + S)
+    ctx.after.append(lambda: sym.state.process_tick(D("99.85"), t + S))
+
+    def poller():
+        status_check(sym, t)
+
+    def feed():
+        deliver(sym, exchange_set(sym, x, OrderStatus.CANCELLED), t)
+        sym.state.process_tick(RESTING_LTP, t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+# --- 002: the duplicate BUY --------------------------------------------------------
+
+
+def dup_buy_several_tasks(cls: type) -> Scenario:
+    """002: after a stop-out, three actors look at the symbol at once - two
+    tick handlers (a fresh runner's tasks, or the old and new feed thread)
+    and the poller checking order status and retries - and each sees "no
+    position, no order". One entry only."""
+    sym = new_symbol(cls, max_attempts=3)
+    stop = hold(sym)
+    sym.state.on_order_update(sym.raw.fill(stop, price=STOP_FILL), T0)
+    t = T0 + M
+    ctx = Ctx([sym], settle_at=t + S)
+
+    def feed():
+        sym.state.process_tick(RESTING_LTP, t)
+
+    def feed_new():
+        sym.state.process_tick(RESTING_LTP, t)
+
+    def poller():
+        status_check(sym, t)
+        sym.state.poll(t)
+
+    return scenario_of(ctx, {"poller": poller, "feed": feed, "feed-new": feed_new})
+
+
+# --- 000 / 001: buying power shared by several symbols -----------------------------
+
+MARGIN = D("100.00") * 10 * D("0.2")  # one entry's margin: buy stop 100.00 x 10 at 20%
+
+
+def bp_two_symbols(cls: type) -> Scenario:
+    """000: SBIN and INFY trigger together with cash for one entry; SBIN's
+    entry may fill (consuming the cash) before INFY's check. Never more
+    entries than the cash covers, and exactly one is placed."""
+    cash = MARGIN + D("100")
+    ledger = BuyingPowerLedger(cash)
+    a = new_symbol(cls, "SBIN", ledger=ledger)
+    b = new_symbol(cls, "INFY", ledger=ledger)
+    ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
+    ctx.notes["expect_entries"] = 1
+
+    def feed_sbin():
+        a.state.process_tick(TRIGGER_LTP, T0)
+        for o in working(a.raw, Action.BUY):
+            deliver(a, exchange_fill(a, o.order_id, D("100.00")), T0)
+
+    def feed_infy():
+        b.state.process_tick(TRIGGER_LTP, T0)
+
+    return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy})
+
+
+def broker_available(ctx: Ctx, cash0: Decimal) -> Decimal:
+    """The broker's available-cash figure now, as the embedded simulator
+    computes it (live/sim/engine.py): opening cash less the margin blocked by
+    working entries and held by filled ones. A broker call: the reply may be
+    applied after the book has moved on."""
+    checkpoint("broker.funds")
+    used = Decimal(0)
+    for s in ctx.syms:
+        rate = s.state.config.margin_rate
+        for o in s.raw.orders.values():
+            if o.request.action is not s.state.setup.side:
+                continue
+            if o.status.is_working:
+                used += entry_margin(o, rate)
+            elif o.filled:
+                used += o.average_price * o.filled * rate
+    checkpoint("broker.funds:done")
+    return cash0 - used
+
+
+def bp_refresh_vs_fill(cls: type) -> Scenario:
+    """000 with the poller's funds refresh: SBIN and INFY trigger together
+    with cash for one entry, SBIN's entry fills, and the poller replaces the
+    ledger's cash with the broker's figure meanwhile (epoch-checked). The
+    ledger must stay consistent: available never below zero."""
+    cash = MARGIN + D("100")
+    ledger = BuyingPowerLedger(cash)
+    a = new_symbol(cls, "SBIN", ledger=ledger)
+    b = new_symbol(cls, "INFY", ledger=ledger)
+    ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
+    ctx.notes["expect_entries"] = 1
+
+    def feed_sbin():
+        a.state.process_tick(TRIGGER_LTP, T0)
+        for o in working(a.raw, Action.BUY):
+            deliver(a, exchange_fill(a, o.order_id, D("100.00")), T0)
+
+    def feed_infy():
+        b.state.process_tick(TRIGGER_LTP, T0)
+
+    def poller():
+        epoch = ledger.epoch
+        ledger.refresh(broker_available(ctx, cash), epoch=epoch)
+
+    return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy, "poller": poller})
+
+
+def bp_same_bar_three(cls: type) -> Scenario:
+    """001: three symbols signal on the same bar with cash for two entries;
+    each sizes on the cash it sees. Exactly two may be placed."""
+    cash = 2 * MARGIN + D("100")
+    ledger = BuyingPowerLedger(cash)
+    syms = [new_symbol(cls, name, ledger=ledger) for name in ("SBIN", "INFY", "TCS")]
+    ctx = Ctx(syms, ledger=ledger, cash=cash, settle_at=T0 + S)
+    ctx.notes["expect_entries"] = 2
+
+    def worker(state):
+        return lambda: state.process_tick(TRIGGER_LTP, T0)
+
+    return scenario_of(ctx, {f"feed-{s.name.split(':')[1]}": worker(s.state) for s in syms})
+
+
+# --- the catalogue ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Race:
+    key: str  # short id used in test ids and the report
+    seed: str  # which incident report / race
+    build: Callable[[type], Scenario]
+    naive: type = NaiveSymbolState
+    real: type = SymbolState
+    pct_depth: int = 2
+    pct_runs: int = 500
+    # A real bug the explorer found in the real code (an xfail reason), until fixed.
+    real_bug: str | None = None
+
+    def scenario(self, cls: type) -> Callable[[], Scenario]:
+        return lambda: self.build(cls)
+
+
+BUG_ADOPT_TWICE = (
+    "SymbolState.sync_position adopts a broker position while the entry order "
+    "that made it is still working; the entry's fill update then adds the same "
+    "quantity again (position 20 for 10 bought) and the stop is resized to 20"
+)
+BUG_REFRESH_DOUBLE_COUNT = (
+    "BuyingPowerLedger.refresh takes the broker's available cash, which already "
+    "nets out margin blocked by our working/filled entries, and the ledger then "
+    "subtracts the reservation (and later the fill's consume) again: available < 0"
+)
+
+RACES: tuple[Race, ...] = (
+    Race("race1", "003 RACE #1 stale cancel vs poller", race1_stale_cancel),
+    Race("race2", "003 RACE #2 trailing stop vs position clear", race2_trail_vs_stop_fill),
+    Race("race3", "003 RACE #3 trigger twice", race3_trigger_twice),
+    Race(
+        "race4",
+        "003 RACE #4 re-entry vs fill, stale positionbook",
+        race4_reentry_vs_stale_positionbook,
+    ),
+    Race(
+        "race4b",
+        "003 RACE #4 positionbook ahead of the fill",
+        race4b_positionbook_ahead_of_fill,
+        real_bug=BUG_ADOPT_TWICE,
+    ),
+    Race("race5", "003 RACE #5 auto-exit vs stop fill", race5_cutoff_vs_stop_fill),
+    Race("race6", "003 RACE #6 emergency stop twice", race6_emergency_twice),
+    Race("race7", "003 RACE #7 fill outruns the placement reply", race7_fill_outruns_reply),
+    Race("race8", "003 RACE #8 stop update vs stop replaced", race8_trail_vs_stop_replaced),
+    Race("race9", "003 RACE #9 poller retry vs tick", race9_retry_vs_tick),
+    Race("race10", "003 RACE #10 status check vs new entry", race10_status_vs_new_entry),
+    Race("dup-buy", "002 duplicate BUY, three actors", dup_buy_several_tasks),
+    Race("bp-two", "000 buying power, 2 symbols", bp_two_symbols, naive=NaiveLedgerSymbolState),
+    Race(
+        "bp-refresh",
+        "000 buying power + funds refresh",
+        bp_refresh_vs_fill,
+        naive=NaiveLedgerSymbolState,
+        real_bug=BUG_REFRESH_DOUBLE_COUNT,
+    ),
+    Race(
+        "bp-three",
+        "001 same-bar cash, 3 symbols",
+        bp_same_bar_three,
+        naive=NaiveLedgerSymbolState,
+    ),
+)
+
+BY_KEY = {r.key: r for r in RACES}

@@ -1,0 +1,286 @@
+"""Shared pieces of the race catalogue: build a symbol, settle it, check it.
+
+Every scenario builds its state *inside* ``scenario()`` (so the SymbolState's
+and the ledger's locks are the scheduler's controlled locks) and wraps the
+fake broker in ``CheckpointedBroker``, so every broker call is a point where
+the explorer may switch threads. The raw ``FakeBroker`` stays the truth the
+properties are read from.
+
+Exchange-side events (a stop filling, the RMS cancelling an order) happen
+inside the thread that learns of them, right after an ``exchange.*``
+checkpoint: the explorer can put the event anywhere between the other
+thread's steps, and the learning thread delivers it the way its role would
+(the feed's order stream, the poller's orderbook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from live.broker import Action, OrderStatus, PriceType
+from live.clock import MarketSession
+from live.interleave import CheckpointedBroker, Scenario, checkpoint
+from live.ledger import BuyingPowerLedger
+from strategies.strat80_20.setup import Penetration, SetupRules, find_setup
+from strategies.strat80_20.symbol_state import StrategyConfig
+from tests.core.helpers import T0, TODAY, D
+from tests.fakes import FakeBroker, long_bar
+from tests.races.naive import NaiveSymbolState
+from tests.races.properties import violations
+
+SESSION = MarketSession()
+RULES = SetupRules(penetration=Penetration("ticks", D(5)))
+TRIGGER_LTP = D("99.70")  # through the long trigger (100.00 - 5 ticks = 99.75)
+RESTING_LTP = D("99.80")  # below the buy stop at 100.00: an entry may rest
+STOP_FILL = D("99.65")
+
+
+@dataclass
+class Sym:
+    """One symbol: its state, the raw broker (truth) and the wrapped one."""
+
+    state: object
+    raw: FakeBroker
+    broker: CheckpointedBroker
+
+    @property
+    def name(self) -> str:
+        return self.state.symbol
+
+
+@dataclass
+class Ctx:
+    """What a scenario's threads share and what the check reads."""
+
+    syms: list[Sym]
+    ledger: BuyingPowerLedger | None = None
+    cash: Decimal | None = None
+    settle_at: datetime = T0 + timedelta(minutes=1)
+    # Actions the next poll cycles / ticks perform before the properties are
+    # read (e.g. the seed's follow-up tick); run on the checking thread.
+    after: list[Callable[[], None]] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def sym(self) -> Sym:
+        return self.syms[0]
+
+    @property
+    def state(self):
+        return self.syms[0].state
+
+    @property
+    def raw(self) -> FakeBroker:
+        return self.syms[0].raw
+
+
+def new_symbol(
+    cls: type,
+    name: str = "SBIN",
+    *,
+    ledger: BuyingPowerLedger | None = None,
+    **config,
+) -> Sym:
+    """A long 80-20 setup for ``NSE:<name>`` on a fresh FakeBroker.
+
+    Call only inside ``scenario()``: the state's lock must be created while
+    the scheduler is installed.
+    """
+    raw = FakeBroker()
+    broker = CheckpointedBroker(raw)
+    setup = find_setup(f"NSE:{name}", long_bar(TODAY - timedelta(days=1)), D("0.05"), RULES)
+    assert setup is not None
+    cfg = StrategyConfig(**{"quantity": 10, "max_attempts": 2, **config})
+    state = cls(setup, broker, cfg, SESSION, ledger=ledger)
+    return Sym(state, raw, broker)
+
+
+# --- driving the symbol (setup steps run on the scenario-building thread) ------
+
+
+def working(raw: FakeBroker, action: Action) -> list:
+    return [o for o in raw.orders.values() if o.status.is_working and o.request.action is action]
+
+
+def enter(sym: Sym, ts: datetime = T0) -> str:
+    """Trigger and place the entry; return its id."""
+    sym.state.process_tick(TRIGGER_LTP, ts)
+    [entry] = working(sym.raw, Action.BUY)
+    return entry.order_id
+
+
+def hold(sym: Sym, ts: datetime = T0) -> str:
+    """Enter, fill the entry at 100.00 and return the protective stop's id."""
+    entry = enter(sym, ts)
+    sym.state.on_order_update(sym.raw.fill(entry, price=D("100.00")), ts)
+    [stop] = working(sym.raw, Action.SELL)
+    return stop.order_id
+
+
+def exchange(event: str) -> None:
+    """Mark the moment an exchange-side event happens (a scheduling point)."""
+    checkpoint(f"exchange.{event}")
+
+
+def exchange_fill(sym: Sym, order_id: str, price: Decimal):
+    """The exchange fills ``order_id`` now, if it is still working; returns
+    the update the broker would report, or None (a cancelled or filled order
+    cannot fill)."""
+    exchange("fill")
+    o = sym.raw.orders.get(order_id)
+    if o is None or not o.status.is_working:
+        return None
+    return sym.raw.fill(order_id, price=price)
+
+
+def exchange_set(sym: Sym, order_id: str, status: OrderStatus, reason: str = ""):
+    """The exchange/RMS moves a working order to ``status`` (cancel, reject)."""
+    exchange(status.value.lower().replace(" ", "-"))
+    o = sym.raw.orders.get(order_id)
+    if o is None or not o.status.is_working:
+        return None
+    return sym.raw.set_status(order_id, status, reason)
+
+
+def deliver(sym: Sym, update, ts: datetime) -> None:
+    if update is not None:
+        sym.state.on_order_update(update, ts)
+
+
+def deliver_pushed(sym: Sym, ts: datetime) -> None:
+    for u in sym.raw.drain():
+        sym.state.on_order_update(u, ts)
+
+
+def fill_market_orders(sym: Sym, ts: datetime) -> None:
+    """Market orders fill at once on a liquid NSE name."""
+    for o in list(sym.raw.orders.values()):
+        if o.status.is_working and o.request.price_type is PriceType.MARKET:
+            sym.state.on_order_update(sym.raw.fill(o.order_id, price=STOP_FILL), ts)
+
+
+def settle(sym: Sym, ts: datetime) -> None:
+    """What the next poll cycles do: deliver the broker's pushed updates
+    (cancel confirmations), fill market exits, and let the poller run."""
+    for _ in range(3):
+        deliver_pushed(sym, ts)
+        fill_market_orders(sym, ts)
+        sym.state.poll(ts)
+    deliver_pushed(sym, ts)
+    fill_market_orders(sym, ts)
+
+
+def status_check(sym: Sym, ts: datetime) -> None:
+    """The poller's order-status check, as each implementation does it."""
+    state = sym.state
+    if isinstance(state, NaiveSymbolState):
+        state.check_entry_status(ts)
+        return
+    for order_id, _role in state.working_order_ids():
+        state.on_order_update(sym.broker.order_status(order_id), ts)
+
+
+def positions_snapshot(sym: Sym) -> int:
+    """The positionbook as the broker reports it at this moment (a broker
+    call: the explorer may run the other thread between read and use)."""
+    checkpoint("broker.positions")
+    qty = net_position(sym.raw, sym.state.setup.side)
+    checkpoint("broker.positions:done")
+    return qty
+
+
+# --- properties ------------------------------------------------------------
+
+
+def net_position(raw: FakeBroker, side: Action) -> int:
+    bought = sum(o.filled for o in raw.orders.values() if o.request.action is side)
+    sold = sum(o.filled for o in raw.orders.values() if o.request.action is side.opposite)
+    return bought - sold
+
+
+def entry_margin(o, rate: Decimal) -> Decimal:
+    """Cash an entry order ties up: what SymbolState reserves for it."""
+    return (o.request.trigger_price or o.request.price) * o.request.quantity * rate
+
+
+def committed_cash(ctx: Ctx) -> Decimal:
+    """Margin of every entry that is working or (part) filled, all symbols."""
+    total = Decimal(0)
+    for s in ctx.syms:
+        rate = s.state.config.margin_rate
+        for o in s.raw.orders.values():
+            if o.request.action is s.state.setup.side and (o.status.is_working or o.filled):
+                total += entry_margin(o, rate)
+    return total
+
+
+def transient_violations(ctx: Ctx) -> list[str]:
+    """What must hold at *every* scheduling point, not only once settled:
+    one working entry per symbol, attempts within max_attempts, never
+    reversed, and (with a ledger) never more entries than the cash covers."""
+    out: list[str] = []
+    for s in ctx.syms:
+        side = s.state.setup.side
+        entries = [o for o in s.raw.orders.values() if o.request.action is side]
+        live = [o.order_id for o in entries if o.status.is_working]
+        if len(live) > 1:
+            out.append(f"P1 {s.name}: working entries {live} at once")
+        if len(entries) > s.state.config.max_attempts:
+            out.append(
+                f"P1 {s.name}: {len(entries)} entries placed, "
+                f"max_attempts {s.state.config.max_attempts}"
+            )
+        if net_position(s.raw, side) < 0:
+            out.append(f"reversed {s.name}: net {net_position(s.raw, side)}")
+    if ctx.cash is not None:
+        committed = committed_cash(ctx)
+        if committed > ctx.cash:
+            out.append(f"P5: entries tie up {committed} with only {ctx.cash} cash")
+    return out
+
+
+def invariant(ctx: Ctx) -> None:
+    found = transient_violations(ctx)
+    assert not found, "; ".join(found)
+
+
+def check(ctx: Ctx) -> None:
+    """After the schedule: run the follow-ups, settle every symbol, then read
+    every property from the broker's book (and the ledger's)."""
+    for action in ctx.after:
+        action()
+    for s in ctx.syms:
+        settle(s, ctx.settle_at)
+    found = transient_violations(ctx)
+    for s in ctx.syms:
+        found += [f"{s.name}: {v}" for v in violations(s.raw, s.state)]
+    if ctx.ledger is not None:
+        snap = ctx.ledger.snapshot()
+        if snap.available < 0:
+            found.append(f"P5: ledger available {snap.available} < 0 ({snap})")
+        # A reservation is held only while its entry works (released on
+        # fill, cancel or reject): a leftover one would starve other symbols.
+        for s in ctx.syms:
+            held = [r for r, _ in snap.reservations if r.startswith(f"{s.state.symbol}#")]
+            live = working(s.raw, s.state.setup.side)
+            if len(held) > len(live):
+                found.append(f"P5 {s.name}: reservations {held} for {len(live)} working entries")
+    expect = ctx.notes.get("expect_entries")
+    if expect is not None:
+        # Not fewer either: a leaked reservation would starve a symbol.
+        placed = [
+            o.order_id
+            for s in ctx.syms
+            for o in s.raw.orders.values()
+            if o.request.action is s.state.setup.side and (o.status.is_working or o.filled)
+        ]
+        if len(placed) != expect:
+            found.append(f"P5: {len(placed)} entries live or filled, cash covers exactly {expect}")
+    assert not found, "; ".join(found)
+
+
+def scenario_of(ctx: Ctx, threads: dict[str, Callable[[], None]]) -> Scenario:
+    return Scenario(threads=threads, state=ctx, check=check, invariant=invariant)

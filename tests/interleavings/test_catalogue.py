@@ -1,0 +1,85 @@
+"""Every race of shared/seeds, explored: the real SymbolState must hold every
+property over every schedule in the bound (exhaustive, preemption bound 2)
+and over 500 PCT schedules; the naive variants must be caught, with a
+failing schedule that replays deterministically.
+
+Numbers per race (schedules, time, shortest failing naive schedule) are in
+RESULTS.md, written by ``python -m tests.interleavings.report``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from live.interleave import FailureKind, exhaustive, explore, pct, replay
+from tests.interleavings.catalogue import RACES
+
+PCT_SEED = 20261120
+BOUND = 2
+
+
+def _real(race):
+    marks = [pytest.mark.xfail(strict=True, reason=race.real_bug)] if race.real_bug else []
+    return pytest.param(race, id=race.key, marks=marks)
+
+
+REAL = [_real(r) for r in RACES]
+ALL = [pytest.param(r, id=r.key) for r in RACES]
+
+
+@pytest.mark.parametrize("race", REAL)
+def test_real_holds_every_property_exhaustive(race):
+    result = explore(race.scenario(race.real), strategy=exhaustive(preemption_bound=BOUND))
+    print(race.key, result.summary())
+    result.assert_ok()
+    assert result.exhausted, "the bounded space was not covered"
+    assert result.max_preemptions_seen == BOUND  # the bound was really reached
+    assert result.schedules_run > 2
+
+
+@pytest.mark.parametrize("race", REAL)
+def test_real_holds_every_property_pct(race):
+    strategy = pct(depth=race.pct_depth, runs=race.pct_runs, seed=PCT_SEED)
+    result = explore(race.scenario(race.real), strategy=strategy)
+    print(race.key, result.summary())
+    result.assert_ok()
+    assert result.schedules_run == race.pct_runs + 1  # + the calibration run
+
+
+@pytest.mark.parametrize("race", ALL)
+def test_naive_is_caught_exhaustive(race):
+    result = explore(race.scenario(race.naive), strategy=exhaustive(preemption_bound=BOUND))
+    print(race.key, result.summary())
+    failure = result.first_failure
+    assert failure is not None, f"{race.key}: the naive code survived: {result.summary()}"
+    assert failure.kind in (FailureKind.CHECK, FailureKind.INVARIANT), failure.describe()
+    assert failure.preemptions >= 1, "fails without any thread switch: not a race"
+    # The reported schedule is a regression test: it replays the same failure.
+    again = explore(race.scenario(race.naive), strategy=replay(failure.schedule)).first_failure
+    assert again is not None
+    assert (again.kind, again.trace, again.message) == (
+        failure.kind,
+        failure.trace,
+        failure.message,
+    )
+    # The same interleaving against the real code breaks nothing (its
+    # scheduling points differ, so the schedule may simply not fit).
+    if race.real_bug is None:
+        fixed = explore(race.scenario(race.real), strategy=replay(failure.schedule))
+        assert fixed.ok or fixed.first_failure.kind is FailureKind.DIVERGENCE, (
+            fixed.first_failure.describe()
+        )
+
+
+@pytest.mark.parametrize("race", ALL)
+def test_naive_is_caught_pct(race):
+    strategy = pct(depth=race.pct_depth, runs=race.pct_runs, seed=PCT_SEED)
+    result = explore(race.scenario(race.naive), strategy=strategy)
+    print(race.key, result.summary())
+    failure = result.first_failure
+    assert failure is not None, f"{race.key}: PCT missed the naive race: {result.summary()}"
+    assert failure.seed is not None
+    again = explore(
+        race.scenario(race.naive), strategy=pct(depth=race.pct_depth, runs=1, seed=failure.seed)
+    ).first_failure
+    assert again is not None and again.trace == failure.trace
