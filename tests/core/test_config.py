@@ -1,0 +1,92 @@
+"""config.yaml: the run contract's keys alone are valid; bad lines are named."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from live.config import Config, ConfigError, load_config, parse_config
+
+CONTRACT = """
+broker:
+  kind: openalgo
+  host: http://127.0.0.1:5000
+  ws_url: ws://127.0.0.1:8765
+  api_key_env: OPENALGO_API_KEY
+symbols: [NSE:SBIN, NSE:INFY]
+clock:
+  start: "2026-11-20T09:14:00+05:30"
+  speed: 60
+data_dir: ./data
+"""
+
+
+def test_the_run_contract_alone_is_valid(tmp_path, monkeypatch):
+    p = tmp_path / "c.yaml"
+    p.write_text(CONTRACT)
+    cfg = load_config(p)
+    assert cfg.broker.kind == "openalgo" and cfg.symbols == ("NSE:SBIN", "NSE:INFY")
+    assert cfg.clock.speed == 60 and cfg.clock.start.utcoffset().total_seconds() == 19800
+    monkeypatch.setenv("OPENALGO_API_KEY", "k-123456")
+    assert cfg.api_key() == "k-123456"
+    assert "k-123456" not in repr(cfg)
+
+
+def test_shipped_default_config_is_valid():
+    cfg = load_config("config.yaml")
+    assert cfg.broker.kind == "sim" and cfg.clock.start is not None
+
+
+def test_missing_key_in_environment_says_what_to_export(monkeypatch):
+    monkeypatch.delenv("OPENALGO_API_KEY", raising=False)
+    cfg = parse_config({"broker": {"kind": "openalgo"}})
+    with pytest.raises(ConfigError, match="export OPENALGO_API_KEY"):
+        cfg.api_key()
+
+
+def test_decimals_stay_exact():
+    cfg = parse_config({"tick_sizes": {"NSE:SBIN": 0.05}, "strategy": {"margin_rate": 0.2}})
+    assert dict(cfg.tick_sizes)["NSE:SBIN"] == Decimal("0.05")
+    assert cfg.strategy.margin_rate == Decimal("0.2")
+
+
+@pytest.mark.parametrize(
+    "raw,msg",
+    [
+        ({"brokr": {}}, "brokr: unknown key; did you mean 'broker'"),
+        ({"symbols": ["NSE-SBIN"]}, "EXCHANGE:SYMBOL"),
+        ({"symbols": "NSE:SBIN"}, "symbols: must be a non-empty list"),
+        ({"symbols": ["NSE:SBIN", "nse:sbin"]}, "listed twice"),
+        ({"clock": {"start": "2026-11-20T09:14:00"}}, "clock.start: .* no UTC offset"),
+        ({"clock": {"speed": 0}}, "clock.speed: must be > 0"),
+        ({"broker": {"kind": "zerodha"}}, "broker.kind: must be 'sim' or 'openalgo'"),
+        ({"broker": {"kind": "openalgo", "host": "127.0.0.1:5000"}}, "broker.host: .* http"),
+        ({"strategy": {"quantity": 1.5}}, "strategy.quantity: must be a whole number"),
+        ({"strategy": {"max_atempts": 2}}, "did you mean 'max_attempts'"),
+        ({"strategy": {"margin_rate": "abc"}}, "strategy.margin_rate"),
+        ({"session": {"exit_cutoff": "3pm"}}, "session.exit_cutoff: .* HH:MM"),
+        ({"session": {"holidays": ["26/01/2026"]}}, "YYYY-MM-DD"),
+        ({"tick_sizes": {"NSE:SBIN": 0}}, "tick_sizes.NSE:SBIN: must be > 0"),
+        ({"poll_seconds": -5}, "poll_seconds: must be > 0"),
+        ([1, 2], "top level must be a mapping"),
+    ],
+)
+def test_bad_lines_are_named_with_the_fix(raw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        parse_config(raw)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("broker: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    p = tmp_path / "empty.yaml"
+    p.write_text("")
+    assert load_config(p) == Config()
