@@ -5,11 +5,11 @@ in-process tests can drive it with the sim clock."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from live.ratelimit import MovingWindowLimiter
 
 __all__ = ["RateLimits", "RateLimiter", "ORDER_ENDPOINTS"]
 
@@ -31,11 +31,19 @@ class RateLimits:
 
 
 class RateLimiter:
+    """The server's side of OpenAlgo's limits: the same moving window our
+    client paces itself with, asked without waiting (full means HTTP 429)."""
+
     def __init__(self, limits: RateLimits, *, monotonic: Callable[[], float] = time.monotonic):
         self.limits = limits
-        self._monotonic = monotonic
-        self._hits: dict[str, deque[float]] = {"orders": deque(), "others": deque()}
-        self._lock = threading.Lock()
+        self._windows = {
+            "orders": MovingWindowLimiter(
+                "orders", limits.orders_per_window, limits.window_seconds, monotonic=monotonic
+            ),
+            "others": MovingWindowLimiter(
+                "others", limits.others_per_window, limits.window_seconds, monotonic=monotonic
+            ),
+        }
 
     @staticmethod
     def bucket(endpoint: str) -> str:
@@ -43,14 +51,4 @@ class RateLimiter:
 
     def allow(self, endpoint: str) -> bool:
         """Count the call if it fits the moving window; False means 429."""
-        name = self.bucket(endpoint)
-        cap = self.limits.orders_per_window if name == "orders" else self.limits.others_per_window
-        now = self._monotonic()
-        with self._lock:
-            hits = self._hits[name]
-            while hits and hits[0] <= now - self.limits.window_seconds:
-                hits.popleft()
-            if len(hits) >= cap:
-                return False
-            hits.append(now)
-            return True
+        return self._windows[self.bucket(endpoint)].try_acquire() <= 0

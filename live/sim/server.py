@@ -516,8 +516,10 @@ class SimServer:
             item = await client.queue.get()
             if item is None or client.ws.closed:
                 return
-            text, is_data = item
-            if self._stall_until is not None and self.sim.clock.now() < self._stall_until:
+            # Judge the stall by when the message was produced, not when this
+            # coroutine gets to it: the market clock may have moved on meanwhile.
+            text, is_data, made_at = item
+            if self._stall_until is not None and made_at < self._stall_until:
                 self.stats["ws_stalled_messages"] += 1
                 continue  # a silent feed loses what it does not send
             try:
@@ -526,10 +528,10 @@ class SimServer:
                 return
             if is_data:
                 self._sent += 1
-                await self._count_faults()
+                await self._count_faults(made_at)
 
     def _send(self, client: _Client, msg: dict, *, data: bool = False) -> None:
-        client.queue.put_nowait((_dumps(msg), data))
+        client.queue.put_nowait((_dumps(msg), data, self.sim.clock.now()))
 
     def _error(self, client: _Client, code: str, message: str) -> None:
         # OpenAlgo's error replies carry no "type" field.
@@ -776,13 +778,13 @@ class SimServer:
 
     # --- WebSocket faults -------------------------------------------------------------
 
-    async def _count_faults(self) -> None:
+    async def _count_faults(self, at: datetime) -> None:
         for f in self.sim.faults.plan.of(WsDrop):
             if f.after_messages is not None and self._sent >= f.after_messages:
                 await self._fire_drop(f)
         for f in self.sim.faults.plan.of(WsStall):
             if f.after_messages is not None and self._sent >= f.after_messages:
-                self._fire_stall(f)
+                self._fire_stall(f, at)
 
     async def _fault_clock(self) -> None:
         while True:
@@ -793,7 +795,7 @@ class SimServer:
                     await self._fire_drop(f)
             for f in self.sim.faults.plan.of(WsStall):
                 if f.at is not None and now.timetz().replace(tzinfo=None) >= f.at:
-                    self._fire_stall(f)
+                    self._fire_stall(f, now)
 
     def _once(self, f, times: int = 1) -> bool:
         n = self._fired.get(id(f), 0)
@@ -814,6 +816,6 @@ class SimServer:
             else:
                 await c.ws.close(code=1011, message=b"simulated drop")
 
-    def _fire_stall(self, f: WsStall) -> None:
+    def _fire_stall(self, f: WsStall, at: datetime) -> None:
         if self._once(f):
-            self._stall_until = self.sim.clock.now() + timedelta(seconds=f.seconds)
+            self._stall_until = at + timedelta(seconds=f.seconds)
