@@ -41,7 +41,7 @@ from live.broker import (
     PriceType,
     Product,
 )
-from live.clock import MarketSession, require_aware
+from live.clock import IST, MarketSession, require_aware
 from live.interleave import Lock
 from live.ledger import BuyingPowerLedger
 from live.logs import log_event
@@ -373,9 +373,11 @@ class SymbolState:
             raise ValueError(
                 f"update: order {update.order_id} is for {update.key}, not {self.symbol}"
             )
-        ts = require_aware(ts or update.timestamp or self._now_fallback(), "ts")
+        ts = require_aware(ts or update.timestamp or datetime.now(IST), "ts")
         with self._lock:
             ops = self._apply_update(update, ts)
+        if ops is None:
+            return  # a duplicate, an older state, or not one of ours
         if self.journal is not None:
             self.journal.record_update(update, ts)
         self._run(ops, ts)
@@ -455,7 +457,7 @@ class SymbolState:
                 self.phase = Phase.ENTRY_PENDING  # restore sets the phase from facts
             ops: list[Op] = []
             for _order_id, _role, u in orders:
-                ops.extend(self._apply_update(u, ts))
+                ops.extend(self._apply_update(u, ts) or [])
             ours = self.position_qty if self.is_long else -self.position_qty
             if broker_qty != ours:
                 self._emit("POSITION_MISMATCH", level=logging.WARNING, ours=ours, broker=broker_qty)
@@ -672,9 +674,10 @@ class SymbolState:
 
     # ------------------------------------------------------- updates (locked)
 
-    def _apply_update(self, u: OrderUpdate, ts: datetime) -> list[Op]:
+    def _apply_update(self, u: OrderUpdate, ts: datetime) -> list[Op] | None:
+        """Apply one update (locked). None if it taught us nothing."""
         if u.dedup_key in self._seen:
-            return []
+            return None
         rec = self._orders.get(u.order_id)
         if rec is None:
             # Not ours yet: a fill can outrun the REST reply that tells us the
@@ -691,10 +694,11 @@ class SymbolState:
             ]
             if u.action in waiting and len(self._early) < 64:
                 self._early.setdefault(u.order_id, []).append(u)
-            return []
+                return []
+            return None
         if _older(u, rec):
             self._emit("UPDATE_STALE", order_id=u.order_id, status=u.status.value)
-            return []
+            return None
         self._seen.add(u.dedup_key)
         delta = max(0, u.filled - rec.filled)
         rec.filled = max(rec.filled, u.filled)
@@ -1208,13 +1212,6 @@ class SymbolState:
             self._move(Phase.DONE, "dry run exit")
 
     # ------------------------------------------------------------------ misc
-
-    def _now_fallback(self) -> datetime:
-        from datetime import datetime as _dt
-
-        from live.clock import IST
-
-        return _dt.now(IST)
 
     def _emit(self, event: str, *, level: int = logging.INFO, **fields: Any) -> None:
         log_event(event, symbol=self.symbol, level=level, **fields)
