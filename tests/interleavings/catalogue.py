@@ -23,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from live.broker import Action, OrderStatus, TransientBrokerError
-from live.interleave import Event, Scenario, checkpoint
+from live.interleave import Event, Scenario
 from live.ledger import BuyingPowerLedger
 from strategies.strat80_20.symbol_state import SymbolState
 from tests.core.helpers import T0, D, at
@@ -35,9 +34,9 @@ from tests.interleavings.harness import (
     STOP_FILL,
     TRIGGER_LTP,
     Ctx,
+    broker_funds,
     deliver,
     enter,
-    entry_margin,
     exchange,
     exchange_fill,
     exchange_set,
@@ -327,26 +326,6 @@ def bp_two_symbols(cls: type) -> Scenario:
     return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy})
 
 
-def broker_available(ctx: Ctx, cash0: Decimal) -> Decimal:
-    """The broker's available-cash figure now, as the embedded simulator
-    computes it (live/sim/engine.py): opening cash less the margin blocked by
-    working entries and held by filled ones. A broker call: the reply may be
-    applied after the book has moved on."""
-    checkpoint("broker.funds")
-    used = Decimal(0)
-    for s in ctx.syms:
-        rate = s.state.config.margin_rate
-        for o in s.raw.orders.values():
-            if o.request.action is not s.state.setup.side:
-                continue
-            if o.status.is_working:
-                used += entry_margin(o, rate)
-            elif o.filled:
-                used += o.average_price * o.filled * rate
-    checkpoint("broker.funds:done")
-    return cash0 - used
-
-
 def bp_refresh_vs_fill(cls: type) -> Scenario:
     """000 with the poller's funds refresh: SBIN and INFY trigger together
     with cash for one entry, SBIN's entry fills, and the poller replaces the
@@ -369,7 +348,34 @@ def bp_refresh_vs_fill(cls: type) -> Scenario:
 
     def poller():
         epoch = ledger.epoch
-        ledger.refresh(broker_available(ctx, cash), epoch=epoch)
+        ledger.refresh(broker_funds(ctx), epoch=epoch)
+
+    return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy, "poller": poller})
+
+
+def bp_exit_refresh(cls: type) -> Scenario:
+    """000, cash coming back: SBIN holds (its margin spent), cash for one
+    more entry. SBIN's stop fills and frees its margin while the poller
+    refreshes funds and INFY triggers. The freed margin may be counted once:
+    the ledger never believes in more cash than the broker has free (else
+    the next entries exceed the buying power)."""
+    cash = MARGIN + MARGIN
+    ledger = BuyingPowerLedger(cash)
+    a = new_symbol(cls, "SBIN", ledger=ledger)
+    stop = hold(a)
+    b = new_symbol(cls, "INFY", ledger=ledger)
+    ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + M + S)
+    t = T0 + M
+
+    def feed_sbin():
+        deliver(a, exchange_fill(a, stop, D("100.00")), t)
+
+    def feed_infy():
+        b.state.process_tick(TRIGGER_LTP, t)
+
+    def poller():
+        epoch = ledger.epoch
+        ledger.refresh(broker_funds(ctx), epoch=epoch)
 
     return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy, "poller": poller})
 
@@ -403,6 +409,9 @@ class Race:
     pct_runs: int = 500
     # A real bug the explorer found in the real code (an xfail reason), until fixed.
     real_bug: str | None = None
+    # False where the naive variant breaks the property even run alone (the
+    # naive ledger use books cash after placing, and a refresh wipes it).
+    naive_needs_race: bool = True
 
     def scenario(self, cls: type) -> Callable[[], Scenario]:
         return lambda: self.build(cls)
@@ -414,9 +423,15 @@ BUG_ADOPT_TWICE = (
     "quantity again (position 20 for 10 bought) and the stop is resized to 20"
 )
 BUG_REFRESH_DOUBLE_COUNT = (
-    "BuyingPowerLedger.refresh takes the broker's available cash, which already "
-    "nets out margin blocked by our working/filled entries, and the ledger then "
-    "subtracts the reservation (and later the fill's consume) again: available < 0"
+    "BuyingPowerLedger.refresh accepts a funds reply read after an entry filled "
+    "at the broker but applied before the fill's local consume (the epoch has "
+    "not moved yet); the consume then deducts the margin a second time: available < 0"
+)
+
+BUG_REFRESH_OVERCOUNT = (
+    "BuyingPowerLedger.refresh accepts a funds reply read after an exit freed "
+    "margin at the broker but applied before the exit's local credit (the epoch "
+    "has not moved yet); the credit then adds the freed margin a second time"
 )
 
 RACES: tuple[Race, ...] = (
@@ -448,6 +463,15 @@ RACES: tuple[Race, ...] = (
         bp_refresh_vs_fill,
         naive=NaiveLedgerSymbolState,
         real_bug=BUG_REFRESH_DOUBLE_COUNT,
+        naive_needs_race=False,
+    ),
+    Race(
+        "bp-exit",
+        "000 cash freed by an exit vs funds refresh",
+        bp_exit_refresh,
+        naive=NaiveLedgerSymbolState,
+        real_bug=BUG_REFRESH_OVERCOUNT,
+        naive_needs_race=False,
     ),
     Race(
         "bp-three",

@@ -206,15 +206,42 @@ def entry_margin(o, rate: Decimal) -> Decimal:
     return (o.request.trigger_price or o.request.price) * o.request.quantity * rate
 
 
-def committed_cash(ctx: Ctx) -> Decimal:
-    """Margin of every entry that is working or (part) filled, all symbols."""
+def open_margin(ctx: Ctx) -> Decimal:
+    """Margin held by open positions at the broker, all symbols."""
     total = Decimal(0)
     for s in ctx.syms:
-        rate = s.state.config.margin_rate
-        for o in s.raw.orders.values():
-            if o.request.action is s.state.setup.side and (o.status.is_working or o.filled):
-                total += entry_margin(o, rate)
+        side = s.state.setup.side
+        fills = [o for o in s.raw.orders.values() if o.request.action is side and o.filled]
+        qty = sum(o.filled for o in fills)
+        net = net_position(s.raw, side)
+        if qty and net > 0:
+            avg = sum(o.average_price * o.filled for o in fills) / qty
+            total += avg * net * s.state.config.margin_rate
     return total
+
+
+def working_margin(ctx: Ctx) -> Decimal:
+    """Margin of entry orders working at the broker, all symbols."""
+    return sum(
+        (
+            entry_margin(o, s.state.config.margin_rate)
+            for s in ctx.syms
+            for o in working(s.raw, s.state.setup.side)
+        ),
+        Decimal(0),
+    )
+
+
+def broker_funds(ctx: Ctx, *, blocks_working: bool = False) -> Decimal:
+    """The broker's available cash now (margin accounting only, P&L left
+    out): the opening cash less the margin of open positions and, if
+    ``blocks_working`` (as the embedded simulator and Indian brokers do),
+    of working entry orders. A checkpointed broker call, so the explorer can
+    apply the reply after the book has moved on."""
+    checkpoint("broker.funds")
+    cash = ctx.cash - open_margin(ctx) - (working_margin(ctx) if blocks_working else 0)
+    checkpoint("broker.funds:done")
+    return cash
 
 
 def transient_violations(ctx: Ctx) -> list[str]:
@@ -236,7 +263,7 @@ def transient_violations(ctx: Ctx) -> list[str]:
         if net_position(s.raw, side) < 0:
             out.append(f"reversed {s.name}: net {net_position(s.raw, side)}")
     if ctx.cash is not None:
-        committed = committed_cash(ctx)
+        committed = working_margin(ctx) + open_margin(ctx)
         if committed > ctx.cash:
             out.append(f"P5: entries tie up {committed} with only {ctx.cash} cash")
     return out
@@ -261,6 +288,11 @@ def check(ctx: Ctx) -> None:
         snap = ctx.ledger.snapshot()
         if snap.available < 0:
             found.append(f"P5: ledger available {snap.available} < 0 ({snap})")
+        # P5 needs the ledger never to believe in more cash than is free at
+        # the broker, or the next entries exceed the buying power (000).
+        free = ctx.cash - open_margin(ctx) - working_margin(ctx)
+        if snap.available > free:
+            found.append(f"P5: ledger says {snap.available} available, the broker has {free} free")
         # A reservation is held only while its entry works (released on
         # fill, cancel or reject): a leftover one would starve other symbols.
         for s in ctx.syms:
