@@ -30,8 +30,8 @@ S = timedelta(seconds=1)
 PINNED = {
     # race key: the shortest failing schedule the explorer reported
     "race4b": ["feed@lock.acquire:L1", "poller"],
-    "bp-refresh": ["feed-SBIN@lock.acquire:L1#2", "feed-INFY", "poller"],
-    "bp-exit": ["feed-SBIN@lock.acquire:L1", "feed-INFY", "poller"],
+    "bp-refresh": ["feed-SBIN@lock.acquire:L1#2", "poller"],
+    "bp-exit": ["feed-SBIN@lock.acquire:L1", "poller"],
 }
 
 
