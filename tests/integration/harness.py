@@ -22,10 +22,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from live.broker import Action
+from live.broker import Action, OrderStatus
 from live.clock import IST, ReplayClock
 from live.config import parse_config
-from live.journal import Journal
+from live.journal import IntentState, Journal
 from live.sim import FaultPlan, SimDay, SimServer, Simulator
 from live.sim.models import EventKind
 from strategies.strat80_20.live_8020 import Connection, run
@@ -349,7 +349,23 @@ def journal_problems(s: Session) -> list[str]:
     jmap = {o.order_id: o for o in orders}
     problems = []
     broker = {o.order_id: o for o in s.truth.orders()}
-    missing = sorted(set(broker) - set(jmap))
+    # A placement refused with an error reply (HTTP 400) never told the
+    # engine its id; the journal must hold a failed intent for each instead.
+    told = {str(r.reply.get("orderid")) for r in s.truth.requests(endpoint="placeorder")}
+    unacked = {oid for oid, o in broker.items() if oid not in told}
+    for oid in sorted(unacked):
+        if broker[oid].status is not OrderStatus.REJECTED:
+            problems.append(f"broker order {oid} exists but no placeorder reply named it")
+    with Journal(s.data_dir / "journal.db") as j:
+        failed = j.intents(state=IntentState.FAILED)
+    for key in {broker[oid].key for oid in unacked}:
+        n_unacked = sum(1 for oid in unacked if broker[oid].key == key)
+        n_failed = sum(1 for i in failed if i.key == key)
+        if n_failed < n_unacked:
+            problems.append(
+                f"{key}: {n_unacked} placements refused, journal records {n_failed} failures"
+            )
+    missing = sorted(set(broker) - set(jmap) - unacked)
     if missing:
         problems.append(f"journal lacks broker orders {missing}")
     extra = sorted(set(jmap) - set(broker))
