@@ -184,9 +184,8 @@ class Settle:
     """Ledger/risk bookkeeping after a fill or a finished entry."""
 
     ref: str = ""
-    consume: Decimal = Decimal(0)
-    release_entry: bool = False
-    credit: Decimal = Decimal(0)
+    consume: Decimal = Decimal(0)  # the entry's fills so far tie up this much margin
+    release_entry: bool = False  # the entry is finished: keep only ``consume``
     realized: Decimal | None = None
     opened: bool = False
     closed: bool = False
@@ -202,6 +201,7 @@ class _OrderRecord:
     filled: int = 0
     quantity: int = 0
     ref: str = ""  # the buying-power reservation an entry holds
+    tied: Decimal = Decimal(0)  # margin its fills tie up (entries)
 
 
 @dataclass(frozen=True)
@@ -400,11 +400,17 @@ class SymbolState:
         ops: list[Op] = []
         with self._lock:
             signed = self.position_qty if self.is_long else -self.position_qty
+            # Busy: an order of ours could explain the difference, and its
+            # fill will reach us through the order stream or the orderbook;
+            # adopting now would count that fill twice.
             busy = (
-                isinstance(self.entry_id, _Pending)
+                self.entry_id is not None
                 or isinstance(self.sl_id, _Pending)
                 or self.exit_id is not None
                 or self.sl_op is not StopOp.IDLE
+                or any(
+                    r.status.is_working and r.role is not Role.STOP for r in self._orders.values()
+                )
             )
             if broker_qty == signed or busy:
                 self._mismatch_polls = 0
@@ -560,11 +566,21 @@ class SymbolState:
                 self.entry_id = PENDING
                 ops.append(PlaceEntry(retry.attempt, retry.quantity, retry.trigger, retry=True))
             else:
-                self.pending_retry = None
+                ops.extend(self._drop_retry())
                 self._after_entry_gone()
 
         ops.extend(self._followup(ts))
         return ops
+
+    def _drop_retry(self) -> list[Op]:
+        """Give up an entry retry: its buying power and risk slot go back (locked)."""
+        retry, self.pending_retry = self.pending_retry, None
+        if retry is None:
+            return []
+        return [Settle(ref=self._entry_ref(retry.attempt), release_entry=True)]
+
+    def _entry_ref(self, attempt: int) -> str:
+        return f"{self.symbol}#entry{attempt}"
 
     def _decide_protection(self) -> list[Op]:
         """Stop-loss upkeep while holding: place it if missing (the emergency
@@ -595,7 +611,7 @@ class SymbolState:
         if isinstance(self.entry_id, str) and self.entry_cancel_id is None:
             self.entry_cancel_id = self.entry_id
             ops.append(CancelEntry(self.entry_id, "cutoff"))
-        self.pending_retry = None
+        ops.extend(self._drop_retry())
         if self.position_qty > 0:
             ops.extend(self._exit_now("exit cutoff"))
         elif self.entry_id is None and self.phase is not Phase.DONE:
@@ -738,8 +754,8 @@ class SymbolState:
             self._stats.fills += 1
             if self.phase is not Phase.EXITING:
                 self._move(Phase.IN_POSITION, f"entry filled {u.filled}/{u.quantity}")
-            consume = price * delta * self.config.margin_rate
-            ops.append(Settle(ref=rec.ref, consume=consume, opened=opened))
+            rec.tied += price * delta * self.config.margin_rate
+            ops.append(Settle(ref=rec.ref, consume=rec.tied, opened=opened))
             self._emit("FILL", order_id=u.order_id, role="entry", qty=delta, price=price)
         if u.status.is_terminal:
             if self.entry_id == u.order_id:
@@ -747,7 +763,7 @@ class SymbolState:
                 self.entry_placed_at = None
             if self.entry_cancel_id == u.order_id:
                 self.entry_cancel_id = None
-            ops.append(Settle(ref=rec.ref, release_entry=True))
+            ops.append(Settle(ref=rec.ref, consume=rec.tied, release_entry=True))
             if self.position_qty == 0 and self.phase is Phase.ENTRY_PENDING:
                 self._after_entry_gone()
         return ops
@@ -826,8 +842,8 @@ class SymbolState:
                 self._move(Phase.TRIGGERED, f"flat after {how}, re-entry allowed")
             else:
                 self._move(Phase.DONE, f"flat after {how}")
-        credit = self.avg_price * delta * self.config.margin_rate
-        ops.append(Settle(credit=credit, realized=pnl, closed=closed))
+        # Freed margin is the broker's to report (next funds refresh), never booked here.
+        ops.append(Settle(realized=pnl, closed=closed))
         return ops
 
     def _drop_stop(self) -> list[Op]:
@@ -910,7 +926,7 @@ class SymbolState:
             self.on_order_update(u, ts)
 
     def _place_entry(self, op: PlaceEntry, ts: datetime) -> None:
-        ref = f"{self.symbol}#entry{op.attempt}"
+        ref = self._entry_ref(op.attempt)
         notional = op.trigger * op.quantity * self.config.margin_rate
         intent_id = None
         # Pre-flight: risk slot, buying power, journal claim. Each has its own
@@ -979,6 +995,8 @@ class SymbolState:
                 late_cancel = True  # slot no longer ours: never overwrite it (P6)
             if late_cancel and self.entry_cancel_id is None:
                 self.entry_cancel_id = order_id
+        if self.ledger is not None:
+            self.ledger.placed(ref)  # from now on the broker's funds figure includes it
         self._emit(
             "ORDER_PLACED",
             order_id=order_id,
@@ -1007,7 +1025,12 @@ class SymbolState:
             else:
                 self._stats.orders_rejected += 1
                 self._after_entry_gone()
-        if not exc.transient or ambiguous:
+        if ambiguous:
+            # The order may exist and block margin: the next funds reply
+            # that covers it retires the reservation either way.
+            if self.ledger is not None:
+                self.ledger.placed(ref)
+        elif not exc.transient:
             self._release_preflight(ref)
         self._emit(
             "ORDER_FAILED",
@@ -1177,13 +1200,11 @@ class SymbolState:
             self._emit("CANCEL_FAILED", level=logging.WARNING, order_id=order_id, error=str(exc))
 
     def _settle(self, op: Settle, ts: datetime) -> None:
-        if self.ledger is not None:
-            if op.consume and op.ref:
+        if self.ledger is not None and op.ref:
+            if op.release_entry:
+                self.ledger.settle(op.ref, op.consume)
+            elif op.consume:
                 self.ledger.consume(op.ref, op.consume)
-            if op.release_entry and op.ref:
-                self.ledger.release(op.ref)
-            if op.credit:
-                self.ledger.credit(op.credit)
         if self.risk is not None:
             if op.opened:
                 self.risk.position_opened(self.symbol)

@@ -1,4 +1,6 @@
-"""Buying-power reservations (P5): check and reserve in one step."""
+"""Buying-power reservations (P5): check and reserve in one step; the cash
+figure is only ever the broker's, and a reservation lives until a funds
+reply that includes its order."""
 
 from __future__ import annotations
 
@@ -21,26 +23,57 @@ def test_reserve_is_all_or_nothing_and_release_returns_it():
     assert led.reserve("b", D("600"))
 
 
-def test_consume_spends_and_credit_returns():
+def test_a_reservation_lives_until_a_funds_reply_that_includes_its_order():
     led = BuyingPowerLedger(D("1000"))
     led.reserve("a", D("600"))
-    led.consume("a", D("590"))  # filled a little better than reserved
-    snap = led.snapshot()
-    assert snap.cash == D("410") and snap.reserved == D("10") and snap.available == D("400")
-    led.release("a")
-    led.credit(D("590"))
+    before = led.epoch  # a funds call starts before the broker has the order
+    led.placed("a")
+    assert led.refresh(D("1000"), epoch=before)  # that reply does not include it
+    assert led.available() == D("400")
+    after = led.epoch
+    assert led.refresh(D("400"), epoch=after)  # the broker blocked 600 for it
+    assert led.available() == D("400") and led.snapshot().reservations == ()
+
+
+def test_fills_and_exits_are_never_booked_twice():
+    """The races the catalogue found (bp-refresh, bp-exit): a funds reply and
+    our own bookkeeping of the same fill or exit, in either order."""
+    led = BuyingPowerLedger(D("300"))
+    led.reserve("a", D("200"))
+    led.placed("a")
+    e = led.epoch
+    led.refresh(D("100"), epoch=e)  # the broker: 300 less 200 for the position
+    led.consume("a", D("200"))  # our fill bookkeeping arrives after the reply
+    assert led.available() == D("100")
+    e = led.epoch
+    led.refresh(D("300"), epoch=e)  # the exit freed the margin
+    assert led.available() == D("300")  # once, not 500
+
+
+def test_a_fill_costlier_than_reserved_holds_the_larger_amount():
+    led = BuyingPowerLedger(D("1000"))
+    led.reserve("a", D("200"))
+    led.consume("a", D("230"))
+    assert led.available() == D("770")
+
+
+def test_settle_keeps_only_what_filled():
+    led = BuyingPowerLedger(D("1000"))
+    led.reserve("a", D("200"))
+    led.placed("a")
+    led.settle("a", D("80"))  # 4 of 10 filled, the rest cancelled
+    assert led.available() == D("920")
+    led.settle("a", D("0"))
     assert led.available() == D("1000")
 
 
-def test_refresh_read_before_a_fill_is_ignored():
+def test_an_older_reply_never_overwrites_a_newer_one():
     led = BuyingPowerLedger(D("1000"))
-    epoch = led.epoch  # the poller reads this, then calls funds()
-    led.reserve("a", D("500"))
-    led.consume("a", D("500"))  # a fill lands while funds() is in flight
-    assert not led.refresh(D("1000"), epoch=epoch)  # the stale reply would give the cash back
-    assert led.available() == D("500")
-    assert led.refresh(D("480"), epoch=led.epoch)
-    assert led.available() == D("480")
+    led.reserve("a", D("100"))
+    led.placed("a")
+    assert led.refresh(D("900"), epoch=1)
+    assert not led.refresh(D("1000"), epoch=0)
+    assert led.available() == D("900")
 
 
 def test_bad_input_rejected():
@@ -54,6 +87,8 @@ def test_bad_input_rejected():
         led.reserve("a", D("1"))
     with pytest.raises(ValueError, match="cash"):
         BuyingPowerLedger(1000.0)
+    with pytest.raises(ValueError, match="cash"):
+        led.refresh(None, epoch=0)
 
 
 def test_many_threads_never_overcommit():

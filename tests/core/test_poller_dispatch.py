@@ -75,21 +75,27 @@ def test_a_bad_state_does_not_stop_the_others():
 
 
 def test_funds_refresh_uses_the_epoch_read_before_the_call():
+    """An order the broker accepts while funds() is in flight may or may not
+    be in that reply: its reservation must survive it."""
     broker = PositionsBroker()
     ledger = BuyingPowerLedger(D("1000"))
     state, _ = make_state(broker=broker)
-
-    broker.cash = D("5000")
+    broker.cash = D("1000")
     orig_funds = broker.funds
 
-    def funds_during_a_fill():
+    def funds_while_an_order_is_placed():
         ledger.reserve("x", D("100"))
-        ledger.consume("x", D("100"))  # a fill lands while funds() is in flight
+        ledger.placed("x")  # accepted after the poller read the epoch
         return orig_funds()
 
-    broker.funds = funds_during_a_fill
-    Poller(broker, {state.symbol: state}, ManualClock(T0), ledger=ledger, funds_every=1).run_once()
-    assert ledger.available() == D("900")  # the stale 5000 was not applied
+    broker.funds = funds_while_an_order_is_placed
+    poller = Poller(broker, {state.symbol: state}, ManualClock(T0), ledger=ledger, funds_every=1)
+    poller.run_once()
+    assert ledger.available() == D("900")  # still reserved
+    broker.funds = orig_funds
+    broker.cash = D("900")  # the broker now shows the block
+    poller.run_once()
+    assert ledger.available() == D("900") and ledger.snapshot().reservations == ()
 
 
 def test_dispatcher_keeps_symbols_independent():

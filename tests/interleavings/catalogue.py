@@ -309,7 +309,7 @@ def bp_two_symbols(cls: type) -> Scenario:
     entry may fill (consuming the cash) before INFY's check. Never more
     entries than the cash covers, and exactly one is placed."""
     cash = MARGIN + D("100")
-    ledger = BuyingPowerLedger(cash)
+    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
     a = new_symbol(cls, "SBIN", ledger=ledger)
     b = new_symbol(cls, "INFY", ledger=ledger)
     ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
@@ -332,7 +332,7 @@ def bp_refresh_vs_fill(cls: type) -> Scenario:
     ledger's cash with the broker's figure meanwhile (epoch-checked). The
     ledger must stay consistent: available never below zero."""
     cash = MARGIN + D("100")
-    ledger = BuyingPowerLedger(cash)
+    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
     a = new_symbol(cls, "SBIN", ledger=ledger)
     b = new_symbol(cls, "INFY", ledger=ledger)
     ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
@@ -360,7 +360,7 @@ def bp_exit_refresh(cls: type) -> Scenario:
     the ledger never believes in more cash than the broker has free (else
     the next entries exceed the buying power)."""
     cash = MARGIN + MARGIN
-    ledger = BuyingPowerLedger(cash)
+    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
     a = new_symbol(cls, "SBIN", ledger=ledger)
     stop = hold(a)
     b = new_symbol(cls, "INFY", ledger=ledger)
@@ -384,7 +384,7 @@ def bp_same_bar_three(cls: type) -> Scenario:
     """001: three symbols signal on the same bar with cash for two entries;
     each sizes on the cash it sees. Exactly two may be placed."""
     cash = 2 * MARGIN + D("100")
-    ledger = BuyingPowerLedger(cash)
+    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
     syms = [new_symbol(cls, name, ledger=ledger) for name in ("SBIN", "INFY", "TCS")]
     ctx = Ctx(syms, ledger=ledger, cash=cash, settle_at=T0 + S)
     ctx.notes["expect_entries"] = 2
@@ -418,8 +418,10 @@ class Race:
         return lambda: self.build(cls)
 
 
+# Real bugs the explorer found, kept as the record of what the regression
+# tests in test_real_bugs.py pin (all three fixed).
 BUG_ADOPT_TWICE = (
-    "SymbolState.sync_position adopts a broker position while the entry order "
+    "SymbolState.sync_position adopted a broker position while the entry order "
     "that made it is still working; the entry's fill update then adds the same "
     "quantity again (position 20 for 10 bought) and the stop is resized to 20"
 )
@@ -448,7 +450,6 @@ RACES: tuple[Race, ...] = (
         "race4b",
         "003 RACE #4 positionbook ahead of the fill",
         race4b_positionbook_ahead_of_fill,
-        real_bug=BUG_ADOPT_TWICE,
         naive_needs_race=False,
     ),
     Race("race5", "003 RACE #5 auto-exit vs stop fill", race5_cutoff_vs_stop_fill),
@@ -464,7 +465,6 @@ RACES: tuple[Race, ...] = (
         "000 buying power + funds refresh",
         bp_refresh_vs_fill,
         naive=NaiveLedgerSymbolState,
-        real_bug=BUG_REFRESH_DOUBLE_COUNT,
         naive_needs_race=False,
     ),
     Race(
@@ -472,7 +472,6 @@ RACES: tuple[Race, ...] = (
         "000 cash freed by an exit vs funds refresh",
         bp_exit_refresh,
         naive=NaiveLedgerSymbolState,
-        real_bug=BUG_REFRESH_OVERCOUNT,
         naive_needs_race=False,
     ),
     Race(

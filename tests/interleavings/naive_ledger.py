@@ -12,11 +12,49 @@ scenarios can fail.
 
 from __future__ import annotations
 
-from live.broker import BrokerError, PriceType
+from decimal import Decimal
+
+from live.broker import BrokerError, OrderStatus, PriceType
+from live.ledger import BuyingPowerLedger
 from tests.races.naive import NaiveSymbolState
 
 
+class LocalBookLedger(BuyingPowerLedger):
+    """The ledger design the catalogue caught (bp-refresh, bp-exit): fills and
+    exits booked into the cash figure locally, and a funds reply accepted
+    when no local booking happened since it was requested. A reply read
+    after the broker's fill or exit but applied before the local booking
+    makes the booking count twice."""
+
+    def consume(self, ref: str, spent: Decimal) -> None:
+        with self._lock:
+            self._reservations.pop(ref, None)
+            self._cash -= spent
+            self._epoch += 1
+
+    def credit(self, amount: Decimal) -> None:
+        with self._lock:
+            self._cash += amount
+            self._epoch += 1
+
+    def refresh(self, cash: Decimal, *, epoch: int) -> bool:
+        with self._lock:
+            if epoch != self._epoch:
+                return False
+            self._cash = cash
+            return True
+
+
 class NaiveLedgerSymbolState(NaiveSymbolState):
+    ledger_cls = LocalBookLedger
+
+    def on_order_update(self, u, ts=None):
+        stopped = u.order_id == self.sl_order_id and u.status is OrderStatus.COMPLETE
+        super().on_order_update(u, ts)
+        if stopped and self.ledger is not None:
+            # The exit freed the position's margin: booked here, at once.
+            self.ledger.credit(self.avg_price * u.filled * self.config.margin_rate)
+
     def place_buy_stop(self, ts, retry=False):
         if self.in_position or self.entry_order_id is not None:
             return

@@ -77,60 +77,36 @@ def _prop(f: Failure | None) -> str:
     return msg.replace("|", "/")[:160]
 
 
-DIAGNOSIS = {
-    "race4b": (
-        "`SymbolState.sync_position` (strategies/strat80_20/symbol_state.py) counts only a "
-        "PENDING entry slot, a PENDING stop slot, an exit or a stop operation as *busy*; a "
-        "working entry order (`entry_id` is its id) is not. The positionbook already shows the "
-        "fill (10) while the feed has not applied the fill update yet; two polls later "
-        "`adopt` sets `position_qty = 10` and places a stop for 10 - but leaves "
-        "`self._orders[entry].filled` at 0. When the fill update arrives, `_apply_update` "
-        "computes `delta = u.filled - rec.filled = 10` and `_on_entry` adds it again: "
-        "`position_qty = 20`, the stop is modified to 20 against a broker position of 10 "
-        "(if it triggers it sells 20: reversed short 10). Fix: when adopting, book the adopted "
-        "quantity on the working entry's record (`rec.filled`), or do not adopt while an "
-        "entry order of ours is working (its fill arrives through the orderbook, which the "
-        "poller reads before positions). Reproduce: tests/interleavings/test_real_bugs.py."
-    ),
-    "bp-refresh": (
-        "`BuyingPowerLedger.refresh(cash, epoch=)` (live/ledger.py) rejects a funds reply "
-        "only if a fill or exit was booked locally since the reply was *requested*. A reply "
-        "read after the entry filled at the broker but applied before the feed's fill update "
-        "has run `ledger.consume` (so the epoch has not moved) is accepted; the consume then "
-        "deducts the same margin from the broker's already-net figure: cash -100, available "
-        "-100 until the next accepted refresh. Conservative (entries refused that the cash "
-        "covers), never over-spending."
-    ),
-    "bp-exit": (
-        "The same window on the way back: a funds reply read after SBIN's stop filled (the "
-        "broker freed its margin) but applied before the feed's fill update runs "
-        "`ledger.credit` is accepted (epoch unchanged); the credit then adds the freed margin "
-        "a second time. The ledger believes in 200 more than the broker has free, so the next "
-        "entries can exceed the buying power: the broker rejects them (P5, the 000 incident). "
-        "Fix idea: refresh only when nothing of ours is in flight at the broker and unbooked "
-        "(no working entry/exit and no fill seen in the orderbook but not yet applied), or "
-        "derive the ledger from the broker's figure plus the book read in the same poll cycle "
-        "instead of from local events."
-    ),
-}
+FIXED_BUGS = """## Real bugs found (all fixed; pinned by tests/interleavings/test_real_bugs.py and tests/stress)
 
-OTHER_BUGS = """## Other real bugs (sequential; found while building these tests)
-
-- **Reservation leak on a dropped retry** (found by tests/stress): an entry placement that
-  failed transiently keeps its buying-power reservation for the poller's retry
-  (`_entry_failed` sets `pending_retry`); `_decide_cutoff` and the out-of-window branch of
-  the retry in `_decide` set `pending_retry = None` without `ledger.release` /
-  `risk.release`: the reservation is held for the rest of the day and starves other symbols.
-  `tests/stress/test_stress.py::test_cutoff_releases_the_reservation_of_a_pending_retry`
-  (strict xfail). The stress test settles (retries) before the cutoff to stay clear of it.
-- **Refresh double-counts working orders**: `BuyingPowerLedger.refresh` treats the
-  broker's available cash as gross of our working orders, but the embedded simulator
-  (live/sim/engine.py: available = opening + realized - blocked margin) and Indian brokers
-  report it net of the margin blocked by working orders, so every refresh while an entry
-  works subtracts its reservation twice (available < 0 with one entry and cash for one).
-  `tests/interleavings/test_real_bugs.py::test_refresh_while_an_entry_works` (strict xfail).
-  The interleaving scenarios above use the ledger's own assumption (funds net of positions
-  only), the most favourable reading for it.
+- **race4b, adopted twice** - `replay(['feed@lock.acquire:L1', 'poller'])`.
+  `SymbolState.sync_position` counted only a PENDING slot or a stop operation as *busy*,
+  not a working entry order. The positionbook showed the fill (10) for two polls before the
+  feed applied the fill update, so `sync_position` adopted `position_qty = 10` and placed a
+  stop, leaving the entry's record at `filled = 0`; the fill update then added 10 again:
+  `position_qty = 20`, the stop resized to 20 against a broker position of 10 (if it
+  triggers: reversed, short 10). Fix: any working order of ours (entry or exit) makes the
+  state busy - its fill arrives through the order stream or the orderbook, which the poller
+  reads before positions.
+- **bp-refresh / bp-exit, cash booked twice** - `replay(['feed-SBIN@lock.acquire:L1#2',
+  'poller'])` and `replay(['feed-SBIN@lock.acquire:L1', 'poller'])`. The ledger booked fills
+  (`consume`) and exits (`credit`) into its cash locally, and a funds reply read after the
+  broker's fill or exit but applied before the local booking was accepted (the epoch had not
+  moved): a fill deducted twice (conservative), an exit's freed margin credited twice - the
+  ledger believed in 200 more than the broker had free, so the next entries could exceed the
+  buying power (the 000 incident). Fix (live/ledger.py): the cash figure is only ever the
+  broker's; a reservation is marked `placed` when the broker accepts its order and retired
+  only by a funds reply requested after that (`refresh(cash, epoch=)` with the epoch read
+  before the call); nothing is booked locally, and freed margin counts only once the broker
+  reports it.
+- **Refresh double-counted working orders**: the old ledger took the broker's available
+  cash as gross of our working orders, but the simulator and Indian brokers report it net of
+  the margin those orders block. Fixed by the same model (a reply covering the order retires
+  its reservation). `test_refresh_while_an_entry_works`.
+- **Reservation leak on a dropped retry** (found by tests/stress): the cutoff and the
+  out-of-window branch dropped `pending_retry` without releasing the buying-power reservation
+  and risk slot the failed placement held. Fix: `SymbolState._drop_retry` releases both.
+  `tests/stress/test_stress.py::test_cutoff_releases_the_reservation_of_a_pending_retry`.
 """
 
 
@@ -176,29 +152,18 @@ def render(rows: list[Row], *, note: str = "") -> str:
         f"schedules in {total_real:.1f}s; naive {sum(x.naive_ex.schedules_run + x.naive_pct.schedules_run for x in rows)} "
         f"schedules in {total_naive:.1f}s.",
     ]
-    bugs = [x for x in rows if x.race.real_bug]
-    if bugs:
-        lines += ["", "## Real bugs found (tests marked `xfail(strict=True)`)", ""]
-        for x in bugs:
-            f = x.real_ex.shortest_failure or x.real_pct.first_failure
+    # A real bug the explorer finds now is listed with its schedule until fixed.
+    for x in rows:
+        f = x.real_ex.shortest_failure or x.real_pct.first_failure
+        if f is not None:
             lines += [
-                f"### {x.race.key}: {x.race.seed}",
                 "",
-                x.race.real_bug + ".",
+                f"## OPEN: {x.race.key} fails on the real code",
                 "",
+                f"- `{f.replay_call()}`: {_prop(f)}",
+                f"- trace: {' -> '.join(f.trace)}",
             ]
-            if f is not None:
-                lines += [
-                    f"- shortest failing schedule: `{f.replay_call()}` "
-                    f"({f.preemptions} preemption(s), {len(f.trace)} steps; "
-                    f"{len(x.real_ex.failures)} of {x.real_ex.schedules_run} bounded schedules fail)",
-                    f"- property broken: {_prop(f)}",
-                    f"- trace: {' -> '.join(f.trace)}",
-                    "",
-                ]
-            if x.race.key in DIAGNOSIS:
-                lines += ["Diagnosis: " + DIAGNOSIS[x.race.key], ""]
-        lines += [OTHER_BUGS]
+    lines += ["", FIXED_BUGS]
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,6 @@
 """Real bugs the explorer found, pinned: each as the failing schedule it
 reported (a replay) and as a plain sequential reproduction (no scheduler) of
-the same order of events. All are strict xfails: when the code is fixed they
-XPASS and fail the run, so the marker gets removed with the fix.
+the same order of events. All are fixed; these pin the fixes.
 
 See RESULTS.md ("Real bugs found") for the diagnosis.
 """
@@ -18,9 +17,6 @@ from live.ledger import BuyingPowerLedger
 from strategies.strat80_20.symbol_state import SymbolState
 from tests.core.helpers import T0, D, make_state, trigger_and_enter
 from tests.interleavings.catalogue import (
-    BUG_ADOPT_TWICE,
-    BUG_REFRESH_DOUBLE_COUNT,
-    BUG_REFRESH_OVERCOUNT,
     BY_KEY,
 )
 from tests.races.properties import violations
@@ -37,10 +33,7 @@ PINNED = {
 
 @pytest.mark.parametrize(
     "key",
-    [
-        pytest.param(k, id=k, marks=pytest.mark.xfail(strict=True, reason=BY_KEY[k].real_bug))
-        for k in PINNED
-    ],
+    [pytest.param(k, id=k) for k in PINNED],
 )
 def test_reported_schedule_holds_every_property(key):
     race = BY_KEY[key]
@@ -51,7 +44,6 @@ def test_reported_schedule_holds_every_property(key):
     assert failure is None or failure.kind is FailureKind.DIVERGENCE, failure.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_ADOPT_TWICE)
 def test_positionbook_ahead_of_fill_counts_the_fill_once():
     state, broker = make_state(SymbolState)
     entry = trigger_and_enter(state, broker)
@@ -63,7 +55,6 @@ def test_positionbook_ahead_of_fill_counts_the_fill_once():
     assert violations(broker, state) == []
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REFRESH_DOUBLE_COUNT)
 def test_funds_reply_after_fill_applied_before_consume():
     ledger = BuyingPowerLedger(D("300"))
     state, broker = make_state(SymbolState, ledger=ledger)
@@ -75,7 +66,6 @@ def test_funds_reply_after_fill_applied_before_consume():
     assert ledger.available() == D("100")
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REFRESH_OVERCOUNT)
 def test_funds_reply_after_exit_applied_before_credit():
     ledger = BuyingPowerLedger(D("400"))
     state, broker = make_state(SymbolState, ledger=ledger)
@@ -89,16 +79,6 @@ def test_funds_reply_after_exit_applied_before_credit():
     assert ledger.available() <= D("400"), "the freed margin was counted twice"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BuyingPowerLedger.refresh takes the broker's available cash as gross of "
-        "our working orders, but the embedded simulator (live/sim/engine.py: "
-        "available = opening + realized - blocked margin) and Indian brokers report "
-        "it net of the margin blocked by working orders: the reservation is "
-        "subtracted twice"
-    ),
-)
 def test_refresh_while_an_entry_works():
     ledger = BuyingPowerLedger(D("300"))
     state, broker = make_state(SymbolState, ledger=ledger)
