@@ -281,6 +281,33 @@ def entries_placed_while_holding(s: Session, key: str) -> list[str]:
     return bad
 
 
+def excess_stops(s: Session, key: str) -> list[tuple[datetime, int, int, int]]:
+    """Moments when working stop orders on the exit side were more than one
+    or covered more than the position (P2 says *exactly one* stop for the
+    position's quantity: a second one can reverse the position, one left
+    while flat opens a new one). Returns (ts, position, stops, covered qty)."""
+    state = s.engine.states.get(key)
+    if state is None:
+        return []
+    exit_action = state.exit_action
+    stops: dict[str, int] = {}
+    pos = 0
+    out = []
+    for ev in s.truth.events(symbol=sym(key)):
+        o = ev.order
+        if ev.kind is EventKind.FILL:
+            pos = ev.position_after
+        if o.price_type.value in ("SL", "SL-M") and o.action is exit_action and o.is_exit:
+            if o.status.is_working:
+                stops[o.order_id] = o.quantity - o.filled_quantity
+            else:
+                stops.pop(o.order_id, None)
+        covered = sum(stops.values())
+        if len(stops) > 1 or covered > abs(pos):
+            out.append((ev.ts, pos, len(stops), covered))
+    return out
+
+
 def assert_safe(s: Session, *, p2_bound: timedelta | None = None) -> None:
     """DESIGN.md's properties, from the broker's side, for every symbol.
 
@@ -333,6 +360,9 @@ def assert_safe(s: Session, *, p2_bound: timedelta | None = None) -> None:
                 problems.append(f"{key}: unprotected for {gap} market time > bound {bound}")
         if any(iv.end is None for iv in unprotected(s, key)):
             problems.append(f"{key}: an unprotected interval never closed")
+        excess = excess_stops(s, key)
+        if excess:
+            problems.append(f"{key}: stops beyond the position (ts, pos, n, qty): {excess[:5]}")
     # P3
     off = truth.off_grid_prices()
     if off:
