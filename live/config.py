@@ -309,11 +309,13 @@ def _symbols(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError("symbols: must be a non-empty list like [NSE:SBIN, NSE:INFY]")
     out = []
-    for item in value:
+    for i, item in enumerate(value):
         try:
             sym, ex = split_key(str(item))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        except ValueError:
+            raise ConfigError(
+                f"symbols[{i}]: {item!r} must be EXCHANGE:SYMBOL, e.g. NSE:SBIN"
+            ) from None
         key = f"{ex}:{sym}"
         if key in out:
             raise ConfigError(f"symbols: {key} is listed twice")

@@ -202,6 +202,16 @@ class _OrderRecord:
     quantity: int = 0
     ref: str = ""  # the buying-power reservation an entry holds
     tied: Decimal = Decimal(0)  # margin its fills tie up (entries)
+    average: Decimal = Decimal(0)  # the broker's cumulative average at ``filled``
+
+    def slice_price(self, u: OrderUpdate, delta: int) -> Decimal | None:
+        """Price of the ``delta`` just filled. Brokers report the order's
+        *cumulative* average; the slice is what moved that average (locked)."""
+        if delta <= 0 or u.average_price <= 0:
+            return None
+        before = self.filled - delta
+        total = u.average_price * self.filled - self.average * before
+        return (total / delta).quantize(Decimal("0.0001"))
 
 
 @dataclass(frozen=True)
@@ -718,6 +728,9 @@ class SymbolState:
         self._seen.add(u.dedup_key)
         delta = max(0, u.filled - rec.filled)
         rec.filled = max(rec.filled, u.filled)
+        price = rec.slice_price(u, delta)
+        if u.average_price > 0 and delta > 0:
+            rec.average = u.average_price
         rec.status = u.status
         rec.quantity = u.quantity or rec.quantity
         if u.status is OrderStatus.REJECTED:
@@ -730,18 +743,20 @@ class SymbolState:
                 reason=u.rejection_reason,
             )
         if rec.role is Role.ENTRY:
-            ops = self._on_entry(u, rec, delta)
+            ops = self._on_entry(u, rec, delta, price)
         elif rec.role is Role.STOP:
-            ops = self._on_stop(u, delta)
+            ops = self._on_stop(u, delta, price)
         else:
-            ops = self._on_exit(u, delta)
+            ops = self._on_exit(u, delta, price)
         return ops + self._followup(ts)
 
-    def _on_entry(self, u: OrderUpdate, rec: _OrderRecord, delta: int) -> list[Op]:
+    def _on_entry(
+        self, u: OrderUpdate, rec: _OrderRecord, delta: int, price: Decimal | None
+    ) -> list[Op]:
         ops: list[Op] = []
         if delta > 0:
             opened = self.position_qty == 0
-            price = u.average_price if u.average_price > 0 else self.setup.entry_price
+            price = price or self.setup.entry_price
             total = self.avg_price * self.position_qty + price * delta
             self.position_qty += delta
             self.avg_price = (total / self.position_qty).quantize(Decimal("0.0001"))
@@ -768,7 +783,7 @@ class SymbolState:
                 self._after_entry_gone()
         return ops
 
-    def _on_stop(self, u: OrderUpdate, delta: int) -> list[Op]:
+    def _on_stop(self, u: OrderUpdate, delta: int, price: Decimal | None) -> list[Op]:
         if u.status.is_terminal and self.sl_id == u.order_id:
             self.sl_id = None
             self.sl_qty = 0
@@ -777,10 +792,10 @@ class SymbolState:
                 self.stop_failures += 1
         elif delta > 0 and self.sl_id == u.order_id:
             self.sl_qty = max(0, self.sl_qty - delta)
-        return self._reduce(u, delta, "stop") if delta > 0 else []
+        return self._reduce(u, delta, "stop", price) if delta > 0 else []
 
-    def _on_exit(self, u: OrderUpdate, delta: int) -> list[Op]:
-        ops = self._reduce(u, delta, "exit") if delta > 0 else []
+    def _on_exit(self, u: OrderUpdate, delta: int, price: Decimal | None) -> list[Op]:
+        ops = self._reduce(u, delta, "exit", price) if delta > 0 else []
         if u.status.is_terminal and self.exit_id == u.order_id:
             self.exit_id = None  # a failed exit is retried by the follow-up
         return ops
@@ -816,11 +831,11 @@ class SymbolState:
             return [PlaceExit(self.position_qty, reason)]
         return []
 
-    def _reduce(self, u: OrderUpdate, delta: int, how: str) -> list[Op]:
+    def _reduce(self, u: OrderUpdate, delta: int, how: str, price: Decimal | None) -> list[Op]:
         delta = min(delta, self.position_qty)
         if delta == 0:
             return []
-        price = u.average_price if u.average_price > 0 else (self.stop_price or self.avg_price)
+        price = price or self.stop_price or self.avg_price
         sign = 1 if self.is_long else -1
         pnl = (price - self.avg_price) * delta * sign
         self.position_qty -= delta

@@ -55,7 +55,7 @@ def test_decimals_stay_exact():
     "raw,msg",
     [
         ({"brokr": {}}, "brokr: unknown key; did you mean 'broker'"),
-        ({"symbols": ["NSE-SBIN"]}, "EXCHANGE:SYMBOL"),
+        ({"symbols": ["NSE-SBIN"]}, r"symbols\[0\]: .* EXCHANGE:SYMBOL"),
         ({"symbols": "NSE:SBIN"}, "symbols: must be a non-empty list"),
         ({"symbols": ["NSE:SBIN", "nse:sbin"]}, "listed twice"),
         ({"clock": {"start": "2026-11-20T09:14:00"}}, "clock.start: .* no UTC offset"),

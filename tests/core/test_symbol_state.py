@@ -202,3 +202,19 @@ def test_duplicate_and_stale_updates_ignored():
     v = state.view()
     assert v.position_qty == 10 and v.fills == 1
     assert len(broker.working("SELL")) == 1
+
+
+def test_partial_fills_price_each_slice_from_the_cumulative_average():
+    """Brokers report an order's cumulative average; the position's average
+    and the P&L must use what each slice actually cost."""
+    state, broker = make_state()
+    entry_id = trigger_and_enter(state, broker)
+    state.on_order_update(broker.fill(entry_id, qty=4, price=D("100.00")), T0)
+    # 6 more at 100.50: the broker now says 10 filled at an average of 100.30
+    state.on_order_update(broker.fill(entry_id, qty=10, price=D("100.30")), T0)
+    assert state.view().avg_price == D("100.30")
+    sl = state.view().sl_id
+    state.on_order_update(broker.fill(sl, qty=5, price=D("100.00")), T0)
+    state.on_order_update(broker.fill(sl, qty=10, price=D("100.10")), T0)  # 5 more at 100.20
+    # (100.00 - 100.30) x 5 + (100.20 - 100.30) x 5
+    assert state.view().realized_pnl == D("-2.0000")
