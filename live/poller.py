@@ -36,6 +36,8 @@ class PolledState(Protocol):
 
     def poll(self, ts: datetime) -> None: ...
 
+    def book_seen(self, ts: datetime) -> None: ...
+
 
 @dataclass(frozen=True)
 class CycleStats:
@@ -67,7 +69,6 @@ class Poller:
         self.ledger = ledger
         self.funds_every = max(1, funds_every)
         self._on_cycle = on_cycle
-        self._last: dict[str, tuple] = {}  # order id -> last dedup key passed on
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,13 +123,17 @@ class Poller:
             log_event("POLL_FAILED", level=logging.WARNING, error=str(exc), transient=exc.transient)
             book, positions = None, None
         if book is not None:
+            # Every row, every cycle: a state drops what it has seen in
+            # memory, and a row it could not place yet (an order whose id is
+            # still unknown to it) must come again.
             for u in book:
                 state = self.states.get(u.key)
-                if state is None or self._last.get(u.order_id) == u.dedup_key:
+                if state is None:
                     continue
-                self._last[u.order_id] = u.dedup_key
                 updates += 1
                 self._safely(state, "on_order_update", u, ts)
+            for state in self.states.values():
+                self._safely(state, "book_seen", ts)
             held: dict[str, int] = {}
             for p in positions or []:
                 held[p.key] = held.get(p.key, 0) + p.quantity

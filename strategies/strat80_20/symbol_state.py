@@ -80,14 +80,22 @@ class Role(str, Enum):
 
 
 class _Pending:
-    """Marks an order slot whose placement is in flight (id not known yet)."""
+    """Marks an order slot whose id we do not know: ``PENDING`` while the
+    placement is in flight, ``UNCONFIRMED`` after it failed ambiguously (the
+    order may exist: it is adopted when the book shows it, and given up only
+    after two orderbook reads without it)."""
+
+    def __init__(self, name: str):
+        self.name = name
 
     def __repr__(self) -> str:
-        return "PENDING"
+        return self.name
 
 
-PENDING = _Pending()
+PENDING = _Pending("PENDING")
+UNCONFIRMED = _Pending("UNCONFIRMED")
 Slot = str | _Pending | None
+ABSENT_AFTER_READS = 2  # orderbook reads without an unconfirmed order before it is given up
 
 
 class StopOp(str, Enum):
@@ -180,6 +188,23 @@ class PlaceExit:
 
 
 @dataclass(frozen=True)
+class Adopted:
+    """An order we placed but whose id reached us through the book first."""
+
+    role: Role
+    order_id: str
+    request: OrderRequest
+    intent_id: int | None
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    request: OrderRequest
+    ref: str
+    intent_id: int | None
+
+
+@dataclass(frozen=True)
 class Settle:
     """Ledger/risk bookkeeping after a fill or a finished entry."""
 
@@ -191,7 +216,7 @@ class Settle:
     closed: bool = False
 
 
-Op = PlaceEntry | CancelEntry | PlaceStop | ModifyStop | CancelStop | PlaceExit | Settle
+Op = PlaceEntry | CancelEntry | PlaceStop | ModifyStop | CancelStop | PlaceExit | Adopted | Settle
 
 
 @dataclass
@@ -296,6 +321,8 @@ class SymbolState:
         self._orders: dict[str, _OrderRecord] = {}
         self._seen: set[tuple] = set()
         self._early: dict[str, list[OrderUpdate]] = {}
+        self._inflight: dict[Role, _InFlight] = {}  # the request behind each unknown-id slot
+        self._unconfirmed: dict[Role, int] = {}  # orderbook reads without it, per slot
         self._mismatch_polls = 0
         self._stats = _Stats()
         if entries_today >= config.max_attempts:
@@ -705,10 +732,16 @@ class SymbolState:
         if u.dedup_key in self._seen:
             return None
         rec = self._orders.get(u.order_id)
+        adopted: list[Op] = []
+        if rec is None and (role := self._adoptable(u)) is not None:
+            # The book shows the order behind a slot whose id we lack (the
+            # reply is still in flight, or was lost): it is ours, adopt it now
+            # rather than leave its fill unprotected until the reply.
+            adopted = [self._adopt(role, u.order_id, ts)]
+            rec = self._orders[u.order_id]
         if rec is None:
-            # Not ours yet: a fill can outrun the REST reply that tells us the
-            # id. Keep it while a placement of that side is in flight; the
-            # placing thread replays it once it commits the id.
+            # Not ours yet, or not recognisable: keep it while a placement of
+            # that side is in flight; the placing thread replays it.
             waiting = [
                 a
                 for s, a in (
@@ -748,7 +781,85 @@ class SymbolState:
             ops = self._on_stop(u, delta, price)
         else:
             ops = self._on_exit(u, delta, price)
-        return ops + self._followup(ts)
+        return adopted + ops + self._followup(ts)
+
+    def _slot(self, role: Role) -> Slot:
+        return {Role.ENTRY: self.entry_id, Role.STOP: self.sl_id, Role.EXIT: self.exit_id}[role]
+
+    def _set_slot(self, role: Role, value: Slot) -> None:
+        if role is Role.ENTRY:
+            self.entry_id = value
+        elif role is Role.STOP:
+            self.sl_id = value
+        else:
+            self.exit_id = value
+
+    def _adoptable(self, u: OrderUpdate) -> Role | None:
+        """The slot whose in-flight request ``u`` is (locked)."""
+        for role, flight in self._inflight.items():
+            r = flight.request
+            if (
+                isinstance(self._slot(role), _Pending)
+                and u.action is r.action
+                and u.quantity == r.quantity
+                and u.symbol == r.symbol
+                and (u.price_type is None or u.price_type is r.price_type)
+                and (r.trigger_price is None or u.trigger_price == r.trigger_price)
+            ):
+                return role
+        return None
+
+    def _adopt(self, role: Role, order_id: str, ts: datetime) -> Adopted:
+        """Take ``order_id`` into its slot (locked)."""
+        flight = self._inflight[role]
+        self._new_record(role, order_id, flight.request.quantity, flight.ref)
+        if self._slot(role) is UNCONFIRMED:
+            self._inflight.pop(role)
+            self._unconfirmed.pop(role, None)
+        self._set_slot(role, order_id)
+        if role is Role.ENTRY:
+            self.entry_placed_at = ts
+        elif role is Role.STOP:
+            self.sl_qty = flight.request.quantity
+            self.sl_op = StopOp.IDLE
+        return Adopted(role, order_id, flight.request, flight.intent_id)
+
+    def _new_record(self, role: Role, order_id: str, qty: int, ref: str = "") -> None:
+        """Know an order as ours, once (locked). A stop rests as "trigger
+        pending": start there, so the broker's first echo of it is not taken
+        for a step backwards."""
+        if order_id in self._orders:
+            return
+        status = OrderStatus.OPEN if role is Role.EXIT else OrderStatus.TRIGGER_PENDING
+        self._orders[order_id] = _OrderRecord(role, status, 0, qty, ref)
+        self._stats.orders_placed += 1
+
+    def book_seen(self, ts: datetime) -> None:
+        """The poller delivered a whole orderbook. An UNCONFIRMED order that
+        two reads in a row did not show never reached the broker: give it up
+        and let protection or the retry take over."""
+        ts = require_aware(ts, "ts")
+        ops: list[Op] = []
+        gave_up = False
+        with self._lock:
+            for role in list(self._unconfirmed):
+                self._unconfirmed[role] += 1
+                if self._unconfirmed[role] < ABSENT_AFTER_READS:
+                    continue
+                del self._unconfirmed[role]
+                gave_up = True
+                flight = self._inflight.pop(role)
+                self._set_slot(role, None)
+                self._emit("ORDER_ABSENT", level=logging.WARNING, role=role.value)
+                if role is Role.ENTRY:
+                    self._stats.orders_rejected += 1
+                    ops.append(Settle(ref=flight.ref, release_entry=True))
+                    self._after_entry_gone()
+                elif role is Role.STOP:
+                    self.stop_failures += 1
+            if gave_up:
+                ops.extend(self._followup(ts))
+        self._run(ops, ts)
 
     def _on_entry(
         self, u: OrderUpdate, rec: _OrderRecord, delta: int, price: Decimal | None
@@ -889,8 +1000,17 @@ class SymbolState:
                 self._cancel_stop(op, ts)
             elif isinstance(op, PlaceExit):
                 self._place_exit(op, ts)
+            elif isinstance(op, Adopted):
+                self._adopted(op, ts)
             else:
                 self._settle(op, ts)
+
+    def _adopted(self, op: Adopted, ts: datetime) -> None:
+        if self.journal is not None:
+            self.journal.record_order(
+                op.intent_id, self.symbol, op.role.value, op.order_id, op.request, ts
+            )
+        self._emit("ORDER_ADOPTED", order_id=op.order_id, role=op.role.value)
 
     def _request(
         self, action: Action, qty: int, price_type: PriceType, trigger: Decimal | None
@@ -916,8 +1036,14 @@ class SymbolState:
             strategy=self.config.strategy_tag,
         )
 
-    def _place(self, role: Role, request: OrderRequest, intent_id: int | None, ts: datetime) -> str:
-        """The one broker placement path: journal before and after."""
+    def _place(
+        self, role: Role, request: OrderRequest, intent_id: int | None, ts: datetime, ref: str = ""
+    ) -> str:
+        """The one broker placement path: the request is on record before the
+        call (so the book can identify the order before the reply does), the
+        journal binds the id after it."""
+        with self._lock:
+            self._inflight[role] = _InFlight(request, ref, intent_id)
         if self.config.dry_run:
             order_id = f"DRY-{role.value}-{self.symbol}-{self._stats.orders_placed + 1}"
         else:
@@ -926,15 +1052,19 @@ class SymbolState:
             self.journal.record_order(intent_id, self.symbol, role.value, order_id, request, ts)
         return order_id
 
-    def _commit_id(self, role: Role, order_id: str, qty: int, ref: str = "") -> list[OrderUpdate]:
-        """Know an order as ours (locked). Returns the updates that arrived
-        for it before its id was known, to be replayed outside the lock."""
-        # A stop rests as "trigger pending": start there, so the broker's
-        # first echo of it is not mistaken for a step backwards.
-        status = OrderStatus.OPEN if role is Role.EXIT else OrderStatus.TRIGGER_PENDING
-        self._orders[order_id] = _OrderRecord(role, status, 0, qty, ref)
-        self._stats.orders_placed += 1
-        return self._early.pop(order_id, [])
+    def _commit_id(self, role: Role, order_id: str, qty: int, ref: str = "") -> tuple[bool, list]:
+        """The placement returned ``order_id`` (locked). Returns whether the
+        slot is still ours (PENDING, or already holding this very order
+        because the book showed it first), and the updates that arrived for it
+        before, to be replayed outside the lock."""
+        adopted = order_id in self._orders  # the book showed it first
+        self._new_record(role, order_id, qty, ref)
+        slot = self._slot(role)
+        ours = slot is PENDING or adopted
+        if slot is PENDING:
+            self._inflight.pop(role, None)
+            self._set_slot(role, order_id)
+        return ours, self._early.pop(order_id, [])
 
     def _replay_early(self, early: list[OrderUpdate], ts: datetime) -> None:
         for u in early:
@@ -996,16 +1126,16 @@ class SymbolState:
             self.entry_action, op.quantity, self.config.entry_price_type, op.trigger
         )
         try:
-            order_id = self._place(Role.ENTRY, request, intent_id, ts)
+            order_id = self._place(Role.ENTRY, request, intent_id, ts, ref)
         except BrokerError as exc:
             self._entry_failed(op, ref, exc, intent_id, ts)
             return
         with self._lock:
-            early = self._commit_id(Role.ENTRY, order_id, op.quantity, ref)
-            if self.entry_id is PENDING:
-                self.entry_id = order_id
-                self.entry_placed_at = ts
-                late_cancel = self.phase is Phase.EXITING or self.phase is Phase.DONE
+            ours, early = self._commit_id(Role.ENTRY, order_id, op.quantity, ref)
+            if ours:
+                self.entry_placed_at = self.entry_placed_at or ts
+                unfilled = self._filled(order_id) == 0
+                late_cancel = unfilled and self.phase in (Phase.EXITING, Phase.DONE)
             else:
                 late_cancel = True  # slot no longer ours: never overwrite it (P6)
             if late_cancel and self.entry_cancel_id is None:
@@ -1032,12 +1162,16 @@ class SymbolState:
         ambiguous = isinstance(exc, AmbiguousOrderError)
         with self._lock:
             if self.entry_id is not PENDING:
-                return
+                return  # adopted from the book meanwhile
             self.entry_id = None
-            if exc.transient and not ambiguous:
+            if ambiguous:
+                self.entry_id = UNCONFIRMED  # the book decides: adopt, or absent twice
+                self._unconfirmed[Role.ENTRY] = 0
+            elif exc.transient:
                 # Nothing reached the book: the poller retries this attempt.
                 self.pending_retry = op
             else:
+                self._inflight.pop(Role.ENTRY, None)
                 self._stats.orders_rejected += 1
                 self._after_entry_gone()
         if ambiguous:
@@ -1098,7 +1232,13 @@ class SymbolState:
                 self.journal.record_failure(intent_id, self.symbol, "stop", repr(exc), ts)
             with self._lock:
                 ops: list[Op] = []
-                if self.sl_id is PENDING:
+                if self.sl_id is PENDING and isinstance(exc, AmbiguousOrderError):
+                    # It may be working: a second stop could reverse the
+                    # position. The book decides (adopt, or absent twice).
+                    self.sl_id = UNCONFIRMED
+                    self._unconfirmed[Role.STOP] = 0
+                elif self.sl_id is PENDING:
+                    self._inflight.pop(Role.STOP, None)
                     self.sl_id = None
                     self.stop_failures += 1
                     # Retry at once while under the limit, then close at market (P2).
@@ -1107,15 +1247,13 @@ class SymbolState:
             self._run(ops, ts)
             return
         with self._lock:
-            early = self._commit_id(Role.STOP, order_id, op.quantity)
-            orphan = self.sl_id is not PENDING
-            if not orphan:
-                self.sl_id = order_id
+            was_pending = self.sl_id is PENDING
+            ours, early = self._commit_id(Role.STOP, order_id, op.quantity)
+            orphan = not ours
+            if ours and was_pending:
                 self.sl_qty = op.quantity
                 self.sl_op = StopOp.IDLE
-                resize = self._followup(ts)
-            else:
-                resize = []
+            resize = self._followup(ts) if ours else []
         self._emit(
             "STOP_PLACED",
             order_id=order_id,
@@ -1191,14 +1329,16 @@ class SymbolState:
             if self.journal is not None:
                 self.journal.record_failure(intent_id, self.symbol, "exit", repr(exc), ts)
             with self._lock:
-                if self.exit_id is PENDING:
+                if self.exit_id is PENDING and isinstance(exc, AmbiguousOrderError):
+                    self.exit_id = UNCONFIRMED  # a second market exit would reverse
+                    self._unconfirmed[Role.EXIT] = 0
+                elif self.exit_id is PENDING:
+                    self._inflight.pop(Role.EXIT, None)
                     self.exit_id = None  # the next tick or poll tries again
             self._emit("ORDER_FAILED", level=logging.ERROR, role="exit", error=str(exc))
             return
         with self._lock:
-            early = self._commit_id(Role.EXIT, order_id, op.quantity)
-            if self.exit_id is PENDING:
-                self.exit_id = order_id
+            _ours, early = self._commit_id(Role.EXIT, order_id, op.quantity)
         self._emit(
             "ORDER_PLACED", order_id=order_id, role="exit", qty=op.quantity, reason=op.reason
         )

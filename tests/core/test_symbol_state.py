@@ -218,3 +218,64 @@ def test_partial_fills_price_each_slice_from_the_cumulative_average():
     state.on_order_update(broker.fill(sl, qty=10, price=D("100.10")), T0)  # 5 more at 100.20
     # (100.00 - 100.30) x 5 + (100.20 - 100.30) x 5
     assert state.view().realized_pnl == D("-2.0000")
+
+
+def test_ambiguous_stop_is_adopted_from_the_book_never_doubled():
+    from live.broker import AmbiguousOrderError
+
+    state, broker = make_state()
+    entry_id = trigger_and_enter(state, broker)
+
+    real_place = broker.place_order
+
+    def lost_reply(request):
+        real_place(request)  # the broker has it...
+        raise AmbiguousOrderError("placeorder timed out after sending")  # ...we never hear
+
+    broker.place_order = lost_reply
+    state.on_order_update(broker.fill(entry_id), T0)
+    broker.place_order = real_place
+    assert repr(state.view().sl_id) == "UNCONFIRMED"
+    state.poll(T0)  # no second stop while it may exist
+    assert len(broker.working("SELL")) == 1
+    [stop] = broker.working("SELL")
+    state.on_order_update(broker.orderbook()[-1], T0)  # the book shows it: ours
+    assert state.view().sl_id == stop.order_id
+    state.book_seen(T0)
+    state.book_seen(T0)
+    assert len(broker.working("SELL")) == 1
+
+
+def test_ambiguous_stop_absent_from_two_books_is_placed_again():
+    from live.broker import AmbiguousOrderError
+
+    state, broker = make_state()
+    entry_id = trigger_and_enter(state, broker)
+    broker.fail_next("place_order", AmbiguousOrderError("no reply, orderbook unreadable"))
+    state.on_order_update(broker.fill(entry_id), T0)
+    assert not broker.working("SELL")
+    state.book_seen(T0)
+    assert not broker.working("SELL")  # one read without it proves little
+    state.book_seen(T0)
+    [stop] = broker.working("SELL")
+    assert state.view().sl_id == stop.order_id
+
+
+def test_entry_fill_seen_in_the_book_before_the_reply_is_protected_at_once():
+    state, broker = make_state()
+    gate = broker.gate("place_order")
+    import threading
+
+    t = threading.Thread(target=lambda: state.process_tick(D("99.70"), T0))
+    t.start()
+    try:
+        gate.wait_entered()
+        [entry] = broker.working("BUY")
+        state.on_order_update(broker.fill(entry.order_id), T0)  # the poller's orderbook row
+        v = state.view()
+        assert v.position_qty == 10 and len(broker.working("SELL")) == 1  # before the reply
+    finally:
+        gate.open()
+        t.join(5)
+    assert state.view().position_qty == 10 and len(broker.working("SELL")) == 1
+    assert broker.orders[entry.order_id].status.value == "complete"  # not cancelled as orphan
