@@ -84,20 +84,8 @@ BAD_LINES = [
     ('session: {exit_cutoff: "25:99"}', "session.exit_cutoff"),
     ("strategy: {quantiy: 10}", "strategy.quantiy"),
     ("broker: {kind: zerodha}", "broker.kind"),
-    pytest.param(
-        "symbols: [NSE-SBIN]",
-        "symbols",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "live/config.py _symbols: a malformed item re-raises split_key's message "
-                "\"symbol: 'NSE-SBIN' must be EXCHANGE:SYMBOL\", naming 'symbol' (no such "
-                "config key) instead of 'symbols[0]'; fix: prefix the item's position, "
-                "e.g. f'symbols[{i}]: ...'"
-            ),
-        ),
-        id="symbols-list-item",
-    ),
+    # Regression: the item's message used to name "symbol:" (no such key).
+    ("symbols: [NSE-SBIN]", "symbols[0]"),
 ]
 
 
