@@ -38,6 +38,7 @@ class BrokerConfig:
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 5.0
     subscribe_mode: str = "auto"  # auto | list | per_symbol
+    telegram_username: str | None = None  # alerts via OpenAlgo's telegram/notify
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -93,6 +93,43 @@ def setup_rules(cfg: Config) -> SetupRules:
         penetration=Penetration(s.penetration_kind, s.penetration_value),
         stop_buffer_ticks=s.stop_buffer_ticks,
     )
+
+
+def broker_calendar(broker: Broker, session: MarketSession, day: date) -> MarketSession:
+    """Holidays and the day's timings from the broker when its OpenAlgo
+    server has the market endpoints; the configured calendar otherwise (and
+    on any error: a calendar lookup must not stop a trading day)."""
+    holidays = getattr(broker, "holidays", None)
+    timings = getattr(broker, "timings", None)
+    try:
+        extra = holidays(day.year) if holidays is not None else None
+        hours = timings(day) if timings is not None else None
+    except BrokerError as exc:
+        log_event("CALENDAR_FALLBACK", level=logging.WARNING, error=str(exc))
+        return session
+    if extra:
+        session = replace(session, holidays=session.holidays | frozenset(extra))
+    if hours is not None:
+        open_ = hours[0].timetz().replace(tzinfo=None)
+        close = hours[1].timetz().replace(tzinfo=None)
+        if (open_, close) != (session.open, session.close):
+            # A special session (e.g. a shortened day): keep the strategy's
+            # windows inside it, the cutoff 15 minutes before its close.
+            cutoff = min(session.exit_cutoff, _minus(close, 15))
+            session = replace(
+                session,
+                open=open_,
+                close=close,
+                entry_start=max(session.entry_start, open_),
+                entry_end=min(session.entry_end, cutoff),
+                exit_cutoff=cutoff,
+            )
+            log_event("SESSION_TIMINGS", open=open_, close=close, cutoff=cutoff)
+    return session
+
+
+def _minus(t, minutes: int):
+    return (datetime.combine(date(2000, 1, 1), t) - timedelta(minutes=minutes)).time()
 
 
 def market_session(cfg: Config) -> MarketSession:
@@ -248,8 +285,21 @@ class Engine:
                 self.latency.fill(key)
             elif event == "STOP_PLACED":
                 self.latency.stop(key)
+            elif event == "ALERT":
+                self._alert(f"live8020 {key}: {fields.get('reason')} (qty {fields.get('qty')})")
 
         return listen
+
+    def _alert(self, message: str) -> None:
+        """Telegram through OpenAlgo, when configured: on its own thread,
+        since an alert must never delay the order that follows it."""
+        notify = getattr(self.broker, "notify", None)
+        username = self.cfg.broker.telegram_username
+        if notify is None or not username:
+            return
+        threading.Thread(
+            target=notify, args=(message,), kwargs={"username": username}, daemon=True
+        ).start()
 
     # --- events from the feed (feed thread: hand off, never block) ----------------
 

@@ -23,7 +23,7 @@ from live.journal import Journal
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo_broker import OpenAlgoBroker, Timeouts
 
-from .engine import Engine, market_session
+from .engine import Engine, broker_calendar, market_session
 from .summary import render, summarize
 
 USAGE = """\
@@ -114,7 +114,8 @@ def run(
     )
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal(cfg.data_dir / "journal.db")
-    engine = Engine(cfg, broker, clock, journal=journal, dry_run=dry_run)
+    session = broker_calendar(broker, market_session(cfg), clock.now().date())
+    engine = Engine(cfg, broker, clock, journal=journal, dry_run=dry_run, session=session)
     feed = None
     try:
         engine.prepare()

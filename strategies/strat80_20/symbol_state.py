@@ -1202,12 +1202,14 @@ class SymbolState:
                 self.broker.cancel_order(op.order_id)
             self._emit("ORDER_CANCEL", order_id=op.order_id, role="entry", reason=op.reason)
         except BrokerError as exc:
-            # Already filled or already cancelled: the order update decides.
-            # Allow another cancel attempt only if the slot is unchanged.
+            # Usually already filled or cancelled: ask, rather than wait for
+            # an update that may have been lost. Another cancel attempt is
+            # allowed only if the slot is unchanged.
             with self._lock:
                 if self.entry_cancel_id == op.order_id:
                     self.entry_cancel_id = None
             self._emit("CANCEL_FAILED", level=logging.WARNING, order_id=op.order_id, error=str(exc))
+            self._learn_status(op.order_id, ts)
             return
         if self.config.dry_run:
             with self._lock:
@@ -1346,6 +1348,14 @@ class SymbolState:
         if self.config.dry_run:
             with self._lock:
                 self._finish_dry(order_id)
+
+    def _learn_status(self, order_id: str, ts: datetime) -> None:
+        try:
+            update = self.broker.order_status(order_id)
+        except BrokerError as exc:
+            self._emit("STATUS_FAILED", level=logging.WARNING, order_id=order_id, error=str(exc))
+            return
+        self.on_order_update(update, ts)
 
     def _cancel_quietly(self, order_id: str) -> None:
         try:

@@ -279,3 +279,13 @@ def test_entry_fill_seen_in_the_book_before_the_reply_is_protected_at_once():
         t.join(5)
     assert state.view().position_qty == 10 and len(broker.working("SELL")) == 1
     assert broker.orders[entry.order_id].status.value == "complete"  # not cancelled as orphan
+
+
+def test_a_failed_stale_cancel_asks_for_the_status_and_learns_the_lost_fill():
+    state, broker = make_state(entry_timeout=timedelta(minutes=5))
+    entry_id = trigger_and_enter(state, broker)
+    broker.fill(entry_id)  # filled; its update was lost
+    state.process_tick(D("100.10"), T0 + timedelta(minutes=6))  # stale: cancel -> fails
+    v = state.view()
+    assert v.position_qty == 10 and isinstance(v.sl_id, str)
+    assert broker.count("cancel_order") == 1
