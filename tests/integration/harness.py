@@ -159,6 +159,18 @@ class Session:
         """One poll cycle of the running engine, in market time."""
         return timedelta(seconds=self.engine.poller.interval * self.speed)
 
+    @property
+    def squareoff_bound(self) -> timedelta:
+        """How long the cutoff's square-off may leave a position bare, in
+        market time: the stop's cancel confirmed (the feed, or at worst the
+        next poll: one poll cycle), then the market exit, which may wait for
+        a slot of the client's order-rate window (10 orders per 1.1 s wall,
+        shared with every symbol's trailing modifies: at replay speed a
+        burst of trailing fills it). Both are wall quantities, scaled here."""
+        limits = self.engine.broker.limiters.limits
+        lane = limits.window + limits.margin
+        return self.poll_cycle + timedelta(seconds=lane * self.speed)
+
     def journal_orders(self):
         with Journal(self.data_dir / "journal.db") as j:
             return j.orders(), j.fills()
@@ -308,7 +320,9 @@ def excess_stops(s: Session, key: str) -> list[tuple[datetime, int, int, int]]:
     return out
 
 
-def assert_safe(s: Session, *, p2_bound: timedelta | None = None) -> None:
+def assert_safe(
+    s: Session, *, p2_bound: timedelta | None = None, squareoff_bound: timedelta | None = None
+) -> None:
     """DESIGN.md's properties, from the broker's side, for every symbol.
 
     P2 bound: each unprotected interval that starts while holding (before
@@ -316,9 +330,10 @@ def assert_safe(s: Session, *, p2_bound: timedelta | None = None) -> None:
     the engine's fallback for a fill whose WebSocket update is late or lost,
     so that is the promise; the usual path (the fill's update on the feed)
     is tens of milliseconds of wall time. The cutoff's square-off windows
-    must each close (no interval still open at the end)."""
+    must each close within ``Session.squareoff_bound``."""
     truth = s.truth
     bound = p2_bound if p2_bound is not None else s.poll_cycle
+    sq_bound = squareoff_bound if squareoff_bound is not None else s.squareoff_bound
     max_attempts = s.cfg.strategy.max_attempts
     problems: list[str] = []
     for key in s.cfg.symbols:
@@ -358,6 +373,9 @@ def assert_safe(s: Session, *, p2_bound: timedelta | None = None) -> None:
         for gap in holding_gaps(s, key):
             if gap > bound:
                 problems.append(f"{key}: unprotected for {gap} market time > bound {bound}")
+        for gap in squareoff_gaps(s, key):
+            if gap > sq_bound:
+                problems.append(f"{key}: square-off left it bare for {gap} > bound {sq_bound}")
         if any(iv.end is None for iv in unprotected(s, key)):
             problems.append(f"{key}: an unprotected interval never closed")
         excess = excess_stops(s, key)

@@ -133,7 +133,7 @@ def test_http_429_bursts_on_order_endpoints(session):
         peak = max(peak, working_stops)
     assert peak <= 1
     # P2 in production terms: two 2 s back-offs fit inside one 5 s poll cycle.
-    assert_safe(s, p2_bound=realtime_poll_bound(s))
+    assert_safe(s, p2_bound=realtime_poll_bound(s), squareoff_bound=realtime_poll_bound(s))
     assert entry_time(day, "NSE:SBIN") < at("10:00")
 
 
