@@ -341,13 +341,7 @@ class MatchingEngine:
     def modify(self, order_id: str, mod: Modification) -> OrderView:
         try:
             with self._lock:
-                o = self._orders.get(str(order_id))
-                if o is None:
-                    raise InvalidRequest(f"orderid: order {order_id} not found", code=404)
-                if o.status.is_terminal:
-                    raise OrderStateError(
-                        f"Order {order_id} cannot be modified: it is {o.status.value}", code=400
-                    )
+                o = self._working_order_locked(order_id, "modified")
                 inst = self._instruments[f"{o.exchange}:{o.symbol}"]
                 if mod.quantity <= o.filled:
                     raise OrderStateError(
@@ -393,16 +387,22 @@ class MatchingEngine:
         finally:
             self._drain()
 
+    def _working_order_locked(self, order_id: str, verb: str):
+        """The order, if it exists and can still be changed; else the
+        broker's error (404 unknown, 400 finished)."""
+        o = self._orders.get(str(order_id))
+        if o is None:
+            raise InvalidRequest(f"orderid: order {order_id} not found", code=404)
+        if o.status.is_terminal:
+            raise OrderStateError(
+                f"Order {order_id} cannot be {verb}: it is {o.status.value}", code=400
+            )
+        return o
+
     def cancel(self, order_id: str) -> OrderView:
         try:
             with self._lock:
-                o = self._orders.get(str(order_id))
-                if o is None:
-                    raise InvalidRequest(f"orderid: order {order_id} not found", code=404)
-                if o.status.is_terminal:
-                    raise OrderStateError(
-                        f"Order {order_id} cannot be cancelled: it is {o.status.value}", code=400
-                    )
+                o = self._working_order_locked(order_id, "cancelled")
                 self._cancel_locked(o)
                 return o.view()
         finally:
