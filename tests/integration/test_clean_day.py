@@ -82,7 +82,9 @@ def test_clean_day_enters_protects_reenters_and_squares_off(session):
     print(
         f"\nclean day: wall {s.wall_seconds:.1f}s, fill-to-stop p50 {p50:.1f} ms p99 {p99:.1f} ms, "
         f"samples {[round(x, 1) for x in lat.samples_ms]}, poll cycle {s.poll_cycle}, "
-        f"max holding gap {max(max((g for g in _gaps(s, k)), default=0) for k in s.engine.states)}"
+        f"max holding gap {max(max((g for g in _gaps(s, k)), default=0) for k in s.engine.states)} s, "
+        f"square-off gaps {[g.total_seconds() for k in s.engine.states for g in squareoff_gaps(s, k)]} s "
+        f"(bound {s.squareoff_bound.total_seconds()} s)"
     )
 
 
