@@ -109,7 +109,11 @@ def run(
         conn.api_key,
         strategy=cfg.strategy.tag,
         clock=clock,
-        timeouts=Timeouts(connect=cfg.broker.timeout_seconds, read=cfg.broker.timeout_seconds),
+        timeouts=Timeouts(
+            connect=cfg.broker.timeout_seconds,
+            read=cfg.broker.timeout_seconds,
+            order=cfg.broker.timeout_seconds,
+        ),
         tick_sizes=dict(cfg.tick_sizes),
     )
     cfg.data_dir.mkdir(parents=True, exist_ok=True)

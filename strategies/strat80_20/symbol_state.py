@@ -95,6 +95,7 @@ class _Pending:
 PENDING = _Pending("PENDING")
 UNCONFIRMED = _Pending("UNCONFIRMED")
 Slot = str | _Pending | None
+CUTOFF = "exit cutoff"
 ABSENT_AFTER_READS = 2  # orderbook reads without an unconfirmed order before it is given up
 
 
@@ -312,6 +313,7 @@ class SymbolState:
         self.stop_price: Decimal | None = None
         self.stop_failures = 0
         self.exit_id: Slot = None
+        self._exit_reason: str | None = None  # why the position is being closed
         self.position_qty = 0
         self.avg_price = Decimal(0)
         self.best_price: Decimal | None = None
@@ -650,7 +652,7 @@ class SymbolState:
             ops.append(CancelEntry(self.entry_id, "cutoff"))
         ops.extend(self._drop_retry())
         if self.position_qty > 0:
-            ops.extend(self._exit_now("exit cutoff"))
+            ops.extend(self._exit_now(CUTOFF))
         elif self.entry_id is None and self.phase is not Phase.DONE:
             self._move(Phase.DONE, "exit cutoff")
         return ops
@@ -928,17 +930,19 @@ class SymbolState:
         reverse the position (locked)."""
         if self.phase is not Phase.EXITING:
             self._move(Phase.EXITING, reason)
+            self._exit_reason = reason
+        reason = self._exit_reason or reason
         if self.position_qty == 0 or self.exit_id is not None:
             return []
         if isinstance(self.sl_id, str):
-            if self.sl_op is StopOp.MODIFYING or self.sl_op is StopOp.IDLE:
-                if self.sl_op is StopOp.IDLE:
-                    self.sl_op = StopOp.CANCELLING
-                    return [CancelStop(self.sl_id, reason)]
-            return []
+            if self.sl_op is StopOp.IDLE:
+                self.sl_op = StopOp.CANCELLING
+                return [CancelStop(self.sl_id, reason)]
+            return []  # a modify or cancel in flight: its outcome comes first
         if self.sl_id is None:
             self.exit_id = PENDING
-            self._emit("ALERT", level=logging.ERROR, reason=reason, qty=self.position_qty)
+            if reason != CUTOFF:  # the daily square-off is routine, not an alert
+                self._emit("ALERT", level=logging.ERROR, reason=reason, qty=self.position_qty)
             return [PlaceExit(self.position_qty, reason)]
         return []
 
@@ -961,6 +965,7 @@ class SymbolState:
             self.stop_price = None
             self.risk_per_unit = None
             self.stop_failures = 0
+            self._exit_reason = None
             again = (
                 self.entries_today < self.config.max_attempts and self.phase is Phase.IN_POSITION
             )
