@@ -1,20 +1,3 @@
-"""Quiet logs: the explorer runs thousands of schedules, each logging every
-state change; formatting them all would dominate the run time. Failures are
-reported by the explorer itself (schedule, trace, traceback)."""
+"""Engine logs are quiet here: see tests/quiet_log.py."""
 
-from __future__ import annotations
-
-import logging
-
-import pytest
-
-from live.logs import LOGGER_NAME
-
-
-@pytest.fixture(autouse=True)
-def _quiet_engine_log():
-    log = logging.getLogger(LOGGER_NAME)
-    before = log.level
-    log.setLevel(logging.CRITICAL)
-    yield
-    log.setLevel(before)
+from tests.quiet_log import quiet_engine_log  # noqa: F401 - an autouse fixture
