@@ -304,53 +304,48 @@ def dup_buy_several_tasks(cls: type) -> Scenario:
 MARGIN = D("100.00") * 10 * D("0.2")  # one entry's margin: buy stop 100.00 x 10 at 20%
 
 
+def _two_symbols_one_entry(cls: type):
+    """SBIN and INFY trigger together with cash for one entry; SBIN's entry
+    fills at once if placed. Returns the context and the two feed threads."""
+    cash = MARGIN + D("100")
+    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
+    a = new_symbol(cls, "SBIN", ledger=ledger)
+    b = new_symbol(cls, "INFY", ledger=ledger)
+    ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
+    ctx.notes["expect_entries"] = 1
+
+    def feed_sbin():
+        a.state.process_tick(TRIGGER_LTP, T0)
+        for o in working(a.raw, Action.BUY):
+            deliver(a, exchange_fill(a, o.order_id, D("100.00")), T0)
+
+    def feed_infy():
+        b.state.process_tick(TRIGGER_LTP, T0)
+
+    return ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy}
+
+
 def bp_two_symbols(cls: type) -> Scenario:
     """000: SBIN and INFY trigger together with cash for one entry; SBIN's
     entry may fill (consuming the cash) before INFY's check. Never more
     entries than the cash covers, and exactly one is placed."""
-    cash = MARGIN + D("100")
-    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
-    a = new_symbol(cls, "SBIN", ledger=ledger)
-    b = new_symbol(cls, "INFY", ledger=ledger)
-    ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
-    ctx.notes["expect_entries"] = 1
-
-    def feed_sbin():
-        a.state.process_tick(TRIGGER_LTP, T0)
-        for o in working(a.raw, Action.BUY):
-            deliver(a, exchange_fill(a, o.order_id, D("100.00")), T0)
-
-    def feed_infy():
-        b.state.process_tick(TRIGGER_LTP, T0)
-
-    return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy})
+    ctx, threads = _two_symbols_one_entry(cls)
+    return scenario_of(ctx, threads)
 
 
 def bp_refresh_vs_fill(cls: type) -> Scenario:
-    """000 with the poller's funds refresh: SBIN and INFY trigger together
-    with cash for one entry, SBIN's entry fills, and the poller replaces the
-    ledger's cash with the broker's figure meanwhile (epoch-checked). The
-    ledger must stay consistent: available never below zero."""
-    cash = MARGIN + D("100")
-    ledger = getattr(cls, "ledger_cls", BuyingPowerLedger)(cash)
-    a = new_symbol(cls, "SBIN", ledger=ledger)
-    b = new_symbol(cls, "INFY", ledger=ledger)
-    ctx = Ctx([a, b], ledger=ledger, cash=cash, settle_at=T0 + 5 * S)
-    ctx.notes["expect_entries"] = 1
-
-    def feed_sbin():
-        a.state.process_tick(TRIGGER_LTP, T0)
-        for o in working(a.raw, Action.BUY):
-            deliver(a, exchange_fill(a, o.order_id, D("100.00")), T0)
-
-    def feed_infy():
-        b.state.process_tick(TRIGGER_LTP, T0)
+    """000 with the poller's funds refresh: as bp_two_symbols, while the
+    poller replaces the ledger's cash with the broker's figure (the epoch
+    read before the call). The ledger is never optimistic, and after the
+    next refresh it agrees with the broker exactly."""
+    ctx, threads = _two_symbols_one_entry(cls)
+    ledger = ctx.ledger
 
     def poller():
         epoch = ledger.epoch
         ledger.refresh(broker_funds(ctx), epoch=epoch)
 
-    return scenario_of(ctx, {"feed-SBIN": feed_sbin, "feed-INFY": feed_infy, "poller": poller})
+    return scenario_of(ctx, {**threads, "poller": poller})
 
 
 def bp_exit_refresh(cls: type) -> Scenario:
