@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from strategies.strat80_20.symbol_state import SymbolState  # noqa: E402
-from tests.core.helpers import D, T0, make_state  # noqa: E402
+from tests.core.helpers import T0, D, make_state  # noqa: E402
 from tests.races.naive import NaiveSymbolState  # noqa: E402
 
 N = 20_000

@@ -61,7 +61,7 @@ def violations(broker, state, *, settled: bool = True) -> list[str]:
         triggers = [
             r.trigger_price for r in versions if r.action.value == exit_side and r.trigger_price
         ]
-        pairs = zip(triggers, triggers[1:])
+        pairs = zip(triggers, triggers[1:], strict=False)
         loosened = [(a, b) for a, b in pairs if (b < a if entry_side == "BUY" else b > a)]
         if loosened:
             out.append(f"P4: stop {oid} loosened {loosened}")
