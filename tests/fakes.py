@@ -201,8 +201,15 @@ class FakeBroker:
             return [self._update(o) for o in self.orders.values()]
 
     def positions(self) -> list[Position]:
+        """Net filled quantity per symbol, as a positionbook shows it."""
         self._enter("positions")
-        return []
+        with self._lock:
+            net: dict[tuple[str, str], int] = {}
+            for o in self.orders.values():
+                k = (o.request.symbol, o.request.exchange)
+                sign = 1 if o.request.action.value == "BUY" else -1
+                net[k] = net.get(k, 0) + sign * o.filled
+        return [Position(sym, ex, Product.MIS, q) for (sym, ex), q in net.items() if q]
 
     def funds(self) -> Funds:
         self._enter("funds")

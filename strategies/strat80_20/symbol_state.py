@@ -1326,10 +1326,22 @@ class SymbolState:
                 self._finish_dry(op.order_id)
 
     def _place_exit(self, op: PlaceExit, ts: datetime) -> None:
+        # A market exit for more than the broker holds opens the opposite
+        # position (the trader closed it by hand, or a fill we never heard
+        # of): sell at most what is there. One positionbook call; exits are rare.
+        held = self._broker_holding()
+        quantity = op.quantity if held is None else min(op.quantity, held)
+        if quantity <= 0:
+            with self._lock:
+                ops = self._flat_at_broker(held)
+            self._run(ops, ts)
+            return
+        if quantity < op.quantity:
+            self._emit("POSITION_MISMATCH", level=logging.WARNING, ours=op.quantity, broker=held)
         intent_id = None
         if self.journal is not None:
             intent_id = self.journal.record_intent(self.symbol, "exit", ts, {"reason": op.reason})
-        request = self._request(self.exit_action, op.quantity, PriceType.MARKET, None)
+        request = self._request(self.exit_action, quantity, PriceType.MARKET, None)
         try:
             order_id = self._place(Role.EXIT, request, intent_id, ts)
         except BrokerError as exc:
@@ -1345,14 +1357,45 @@ class SymbolState:
             self._emit("ORDER_FAILED", level=logging.ERROR, role="exit", error=str(exc))
             return
         with self._lock:
-            _ours, early = self._commit_id(Role.EXIT, order_id, op.quantity)
-        self._emit(
-            "ORDER_PLACED", order_id=order_id, role="exit", qty=op.quantity, reason=op.reason
-        )
+            _ours, early = self._commit_id(Role.EXIT, order_id, quantity)
+        self._emit("ORDER_PLACED", order_id=order_id, role="exit", qty=quantity, reason=op.reason)
         self._replay_early(early, ts)
         if self.config.dry_run:
             with self._lock:
                 self._finish_dry(order_id)
+
+    def _broker_holding(self) -> int | None:
+        """The broker's position in our direction (None: cannot tell)."""
+        if self.config.dry_run:
+            return None
+        try:
+            positions = self.broker.positions()
+        except BrokerError as exc:
+            self._emit("POSITIONS_FAILED", level=logging.WARNING, error=str(exc))
+            return None
+        signed = sum(
+            p.quantity
+            for p in positions
+            if p.key == self.symbol and p.product is self.config.product
+        )
+        return signed if self.is_long else -signed
+
+    def _flat_at_broker(self, held: int | None) -> list[Op]:
+        """The broker holds nothing to exit (locked): we are flat, whatever we
+        believed; nothing is sold."""
+        if self.exit_id is PENDING:
+            self.exit_id = None
+            self._inflight.pop(Role.EXIT, None)
+        if self.position_qty == 0:
+            return []
+        self._emit(
+            "POSITION_MISMATCH", level=logging.WARNING, ours=self.position_qty, broker=held or 0
+        )
+        self.position_qty = 0
+        self.best_price = self.stop_price = self.risk_per_unit = None
+        self._exit_reason = None
+        self._move(Phase.DONE, "broker holds no position to exit")
+        return self._drop_stop() + [Settle(closed=True)]
 
     def _learn_status(self, order_id: str, ts: datetime) -> None:
         try:

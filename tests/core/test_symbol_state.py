@@ -289,3 +289,23 @@ def test_a_failed_stale_cancel_asks_for_the_status_and_learns_the_lost_fill():
     v = state.view()
     assert v.position_qty == 10 and isinstance(v.sl_id, str)
     assert broker.count("cancel_order") == 1
+
+
+def test_cutoff_exit_never_sells_more_than_the_broker_holds():
+    """The trader flattened by hand at the broker terminal: at the cutoff the
+    engine takes its stop off and must not sell the position a second time."""
+    from live.broker import Action, OrderRequest, Product
+
+    state, broker = make_state()
+    entry_id = trigger_and_enter(state, broker)
+    state.on_order_update(broker.fill(entry_id), T0)
+    sl = state.view().sl_id
+    manual = broker.place_order(
+        OrderRequest("SBIN", "NSE", Action.SELL, 10, PriceType.MARKET, Product.MIS)
+    )
+    broker.fill(manual, price=D("100.20"))  # not ours: the engine never hears of it
+    state.process_tick(D("100.10"), at(15, 15))
+    state.on_order_update(broker.set_status(sl, OrderStatus.CANCELLED), at(15, 15))
+    sold = sum(o.filled for o in broker.orders.values() if o.request.action is Action.SELL)
+    assert sold == 10 and not broker.working()
+    assert state.view().phase is Phase.DONE and state.view().position_qty == 0
