@@ -276,6 +276,12 @@ class Engine:
             if items or held.get(key):
                 self.states[key].restore(items, held.get(key, 0), now)
                 restored += len(items)
+        # Today's realized P&L counts toward the daily loss limit after a
+        # restart as it did before it.
+        for key in ours:
+            pnl = realized_from_fills(self.journal.fills(key=key, day=today), self.states[key])
+            if pnl:
+                self.risk.record_realized(key, pnl, now)
         log_event("RECOVERED", orders=restored, symbols=len([k for k, v in ours.items() if v]))
         return restored
 
@@ -372,3 +378,19 @@ def _journal_update(o) -> OrderUpdate:
         price_type=o.price_type,
         source="journal",
     )
+
+
+def realized_from_fills(fills, state: SymbolState) -> Decimal:
+    """Realized P&L of the day's journal fills: exits against the average
+    entry price, in fill order (entries are the setup's side)."""
+    held, avg, pnl = 0, Decimal(0), Decimal(0)
+    sign = 1 if state.is_long else -1
+    for f in fills:
+        if f.action is state.entry_action:
+            avg = (avg * held + f.price * f.quantity) / (held + f.quantity)
+            held += f.quantity
+        else:
+            closed = min(f.quantity, held)
+            pnl += (f.price - avg) * closed * sign
+            held -= closed
+    return pnl

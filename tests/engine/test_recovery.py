@@ -150,3 +150,21 @@ def test_without_recovery_the_restart_is_unsafe(tmp_path, monkeypatch):
     assert (
         len(working_stops(truth, "SBIN")) == 2
     )  # two stops for one position: a reversal waiting to happen
+
+
+def test_restart_keeps_todays_realized_pnl_in_the_loss_limit(tmp_path):
+    """A restart must not lift a daily loss limit that was already used."""
+    s = Session({"NSE:INFY": "long_stopout_reentry"})
+    path = tmp_path / "j.db"
+    j1 = Journal(path)
+    e1 = s.boot(j1)
+    state = e1.states["NSE:INFY"]
+    s.run_until(lambda: state.view().exits >= 1)
+    before = state.view().realized_pnl
+    assert before != 0
+    s.crash()
+    j1.close()
+    with Journal(path) as j2:
+        e2 = s.boot(j2)
+        assert e2.risk.snapshot().realized_pnl == before
+        s.finish()
