@@ -25,7 +25,6 @@ def run_day(scenarios: dict[str, str], *, seed=7, journal=None, **cfg):
     config = parse_config({"symbols": list(scenarios), "strategy": {"quantity": 10, **cfg}})
     engine = Engine(config, broker, clock, journal=journal)
     engine.prepare(DAY)
-    engine.start_workers_only = True
     engine.dispatcher.start()
     sim.on_tick(lambda t: engine.on_tick(t.key, t.ltp, t.ts))
     broker.on_order_update(engine.on_order_update)
