@@ -1,8 +1,9 @@
-"""live8020 entry point: see strategies/strat80_20/live_8020.py."""
+"""live8020 entry point: the runtime is ``live.app``; the strategies are ``strategies``."""
 
 import sys
 
-from strategies.strat80_20.live_8020 import main
+from live.app import main
+from strategies import REGISTRY
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(REGISTRY))

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from dataclasses import MISSING, dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from live.broker import split_key
+from live.broker import PriceType, Product, split_key
 from live.clock import IST
+from live.execution.config import ExecConfig
 from live.ticks import to_decimal
 
 
@@ -47,24 +49,40 @@ class ClockConfig:
     speed: float = 1.0
 
 
+# Keys of the ``strategy:`` section the executor owns; every other key there
+# belongs to the strategy named by ``strategy.name``, which validates it.
 @dataclass(frozen=True)
 class StrategySettings:
+    name: str = "reversal_8020"
     quantity: int | None = 1
     capital_per_trade: Decimal | None = None
     max_attempts: int = 2
-    entry_timeout_minutes: float = 30
+    entry_timeout_minutes: float = 30.0
     margin_rate: Decimal = Decimal("0.2")
-    trail_start_r: Decimal = Decimal(2)
-    trail_distance_r: Decimal = Decimal(2)
     stop_retry_limit: int = 3
     stop_order_type: str = "SL-M"
-    open_pct: Decimal = Decimal(20)
-    close_pct: Decimal = Decimal(20)
-    penetration_kind: str = "ticks"
-    penetration_value: Decimal = Decimal(5)
-    stop_buffer_ticks: int = 1
+    trail_step_r: Decimal = Decimal("0.25")
+    emergency_stop_pct: Decimal = Decimal(1)
     product: str = "MIS"
     tag: str = "live8020"
+    options: tuple[tuple[str, Any], ...] = ()  # the strategy's own keys, as written
+    settings: Any = field(default=None, compare=False)  # ...as its ``settings()`` parsed them
+
+    def exec_config(self) -> ExecConfig:
+        return ExecConfig(
+            quantity=None if self.capital_per_trade is not None else self.quantity,
+            capital_per_trade=self.capital_per_trade,
+            max_attempts=self.max_attempts,
+            entry_timeout=timedelta(minutes=self.entry_timeout_minutes),
+            margin_rate=self.margin_rate,
+            product=Product(self.product),
+            stop_price_type=PriceType(self.stop_order_type),
+            entry_price_type=PriceType(self.stop_order_type),
+            trail_step_r=self.trail_step_r,
+            stop_retry_limit=self.stop_retry_limit,
+            emergency_stop_pct=self.emergency_stop_pct,
+            strategy_tag=self.tag,
+        )
 
 
 @dataclass(frozen=True)
@@ -140,9 +158,9 @@ _TOP = {
 }
 
 
-def load_config(path: str | Path | None) -> Config:
+def load_config(path: str | Path | None, registry: Any = None) -> Config:
     if path is None:
-        return Config()
+        return parse_config({}, registry)
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -152,10 +170,12 @@ def load_config(path: str | Path | None) -> Config:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {p} is not valid YAML: {exc}") from None
-    return parse_config(raw)
+    return parse_config(raw, registry)
 
 
-def parse_config(raw: Any) -> Config:
+def parse_config(raw: Any, registry: Any = None) -> Config:
+    """Validate a parsed YAML mapping. With ``registry`` (a
+    ``live.strategy.Registry``) the strategy's own keys are validated too."""
     if not isinstance(raw, dict):
         raise ConfigError(
             "config: the top level must be a mapping of keys (broker:, symbols:, ...)"
@@ -194,6 +214,8 @@ def parse_config(raw: Any) -> Config:
             value = getattr(cfg.broker, name)
             if not value.startswith(prefix):
                 raise ConfigError(f"broker.{name}: {value!r} must start with {' or '.join(prefix)}")
+    if registry is not None:
+        cfg = replace(cfg, strategy=_strategy_settings(cfg.strategy, registry))
     return cfg
 
 
@@ -215,26 +237,55 @@ def _section(name: str, raw: Any) -> Any:
         return cls()
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: must be a mapping, got {type(raw).__name__}")
-    fields = cls.__dataclass_fields__
-    extra = {"penetration"} if name == "strategy" else set()  # a nested mapping of two fields
-    _unknown(raw, set(fields) | extra, f"{name}.")
-    kw: dict[str, Any] = {}
-    for key, value in raw.items():
-        where = f"{name}.{key}"
-        if name == "strategy" and key == "penetration":
-            if not isinstance(value, dict) or set(value) - {"kind", "value"}:
-                raise ConfigError(f"{where}: give {{kind: ticks|percent|range, value: N}}")
-            if "kind" in value:
-                kw["penetration_kind"] = str(value["kind"])
-            if "value" in value:
-                kw["penetration_value"] = _dec(f"{where}.value", value["value"])
-            continue
-        default = getattr(cls(), key)
-        kw[key] = _coerce(where, key, value, default, fields[key].type)
+    if name != "strategy":
+        return parse_section(cls, raw, name, error=ConfigError)
+    own = {f.name for f in fields(cls)} - {"options", "settings"}
+    mine = {k: v for k, v in raw.items() if k in own}
+    settings = parse_section(cls, mine, name, error=ConfigError)
+    extra = tuple((str(k), v) for k, v in raw.items() if k not in own)
+    _choice("strategy.product", settings.product, [p.value for p in Product])
+    _choice("strategy.stop_order_type", settings.stop_order_type, ["SL", "SL-M"])
     try:
+        settings.exec_config()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return replace(settings, options=extra)
+
+
+def _strategy_settings(s: StrategySettings, registry: Any) -> StrategySettings:
+    try:
+        cls = registry.get(s.name)
+        return replace(s, settings=cls.settings(dict(s.options)))
+    except ValueError as exc:  # SettingsError names strategy.<key>
+        raise ConfigError(str(exc)) from None
+
+
+def _choice(where: str, value: str, allowed: list[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def parse_section(cls: type, raw: Any, where: str, *, error: type[Exception] = ValueError) -> Any:
+    """Build the frozen dataclass ``cls`` from a config mapping: unknown keys
+    refused with a suggestion, each value coerced to its field's type (from
+    the default and the annotation), every message naming ``where.key``."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise error(f"{where}: must be a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    try:
+        _unknown(raw, set(known), f"{where}.")
+        kw: dict[str, Any] = {}
+        for key, value in raw.items():
+            f = known[key]
+            default = f.default if f.default is not MISSING else None
+            kw[key] = _coerce(f"{where}.{key}", key, value, default, str(f.type))
         return cls(**kw)
+    except ConfigError as exc:
+        raise error(str(exc)) from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: {exc}") from None
+        raise error(f"{where}: {exc}") from None
 
 
 def _coerce(where: str, key: str, value: Any, default: Any, annotation: str) -> Any:
@@ -254,6 +305,12 @@ def _coerce(where: str, key: str, value: Any, default: Any, annotation: str) -> 
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: must map EXCHANGE:SYMBOL to a scenario name")
         return tuple((str(k), str(v)) for k, v in value.items())
+    if isinstance(default, Enum):
+        try:
+            return type(default)(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in type(default))
+            raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
     if isinstance(default, time):
         try:
             return value if isinstance(value, time) else time.fromisoformat(str(value))

@@ -1,4 +1,4 @@
-"""``python live_8020.py``: run the 80-20 engine for one session.
+"""``python live_8020.py``: run one session of the configured strategy.
 
 With the default config.yaml the broker is the embedded OpenAlgo-compatible
 simulator, started here on ephemeral loopback ports and replaying a trading
@@ -16,20 +16,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from live.calendar import broker_calendar, market_session
 from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
+from live.engine import Engine
+from live.execution.dryrun import DryRunBroker
 from live.feed import Feed
 from live.journal import Journal
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo_broker import OpenAlgoBroker, Timeouts
-
-from .engine import Engine, broker_calendar, market_session
-from .summary import render, summarize
+from live.strategy import Registry
+from live.summary import render, summarize
 
 USAGE = """\
 python live_8020.py [--config PATH] [--dry-run]
 
-Runs one trading session of the 80-20 reversal through OpenAlgo.
+Runs one trading session of the configured strategy (strategy.name:
+reversal_8020 by default, or orb) through OpenAlgo.
 The default config.yaml runs against the embedded simulator (no broker
 account needed); set broker.kind: openalgo, host, ws_url and export the API
 key named by broker.api_key_env to trade live."""
@@ -90,6 +93,7 @@ def connect(cfg: Config, clock: Clock) -> Connection:
 
 def run(
     cfg: Config,
+    registry: Registry,
     *,
     dry_run: bool = False,
     quiet: bool = False,
@@ -117,9 +121,13 @@ def run(
         tick_sizes=dict(cfg.tick_sizes),
     )
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal(cfg.data_dir / "journal.db")
+    # A dry run keeps its own journal: its attempt claims and DRY- orders
+    # must never be restored by a live run of the same day.
+    journal = Journal(cfg.data_dir / ("dryrun-journal.db" if dry_run else "journal.db"))
     session = broker_calendar(broker, market_session(cfg), clock.now().date())
-    engine = Engine(cfg, broker, clock, journal=journal, dry_run=dry_run, session=session)
+    trading = DryRunBroker(broker) if dry_run else broker
+    strategy = registry.get(cfg.strategy.name)
+    engine = Engine(cfg, trading, clock, strategy, journal=journal, session=session)
     feed = None
     try:
         engine.prepare()
@@ -152,7 +160,7 @@ def run(
             conn.server.stop()
         broker.close()
         journal.close()
-    engine.summary = summarize(engine, max_bare)
+    engine.summary = summarize(engine, max_bare, dry_run=dry_run)
     print(render(engine.summary), file=out)
     return engine
 
@@ -192,12 +200,12 @@ def _max_unprotected(conn: Connection, engine: Engine) -> timedelta | None:
     return worst
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(registry: Registry, argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_config(Path(args.config))
+        cfg = load_config(Path(args.config), registry)
         setup_logging(cfg.data_dir, console_level="WARNING")
-        run(cfg, dry_run=args.dry_run, quiet=args.quiet)
+        run(cfg, registry, dry_run=args.dry_run, quiet=args.quiet)
         return 0
     except ConfigError as exc:
         print(f"live_8020: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from .engine import Engine
+from live.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -29,23 +29,27 @@ class Summary:
     fill_to_stop_p50_ms: float | None
     fill_to_stop_p99_ms: float | None
     max_unprotected: timedelta | None  # from the broker's side, when known (simulator)
+    dry_run: bool = False
 
 
-def summarize(engine: Engine, max_unprotected: timedelta | None = None) -> Summary:
+def summarize(
+    engine: Engine, max_unprotected: timedelta | None = None, *, dry_run: bool = False
+) -> Summary:
     rows = []
     placed = rejected = 0
     total = Decimal(0)
     for key, plan in engine.plans.items():
         state = engine.states.get(key)
-        if plan.setup is None or state is None:
-            rows.append(SymbolRow(key, f"none ({plan.reason})", 0, 0, 0, Decimal(0), "-"))
+        if not plan.traded or state is None:
+            rows.append(SymbolRow(key, f"none ({plan.description})", 0, 0, 0, Decimal(0), "-"))
             continue
         v = state.view()
-        s = plan.setup
-        desc = f"{'long' if s.is_long else 'short'} trig {s.trigger_price} entry {s.entry_price}"
         rows.append(
-            SymbolRow(key, desc, v.entries_today, v.fills, v.exits, v.realized_pnl, v.phase.value)
-        )
+            SymbolRow(
+                key, plan.description, v.entries_today, v.fills, v.exits, v.realized_pnl,
+                v.phase.value,
+            )
+        )  # fmt: skip
         placed += v.orders_placed
         rejected += v.orders_rejected
         total += v.realized_pnl
@@ -57,6 +61,7 @@ def summarize(engine: Engine, max_unprotected: timedelta | None = None) -> Summa
         fill_to_stop_p50_ms=engine.latency.percentile(50),
         fill_to_stop_p99_ms=engine.latency.percentile(99),
         max_unprotected=max_unprotected,
+        dry_run=dry_run,
     )
 
 
@@ -76,11 +81,19 @@ def render(summary: Summary) -> str:
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
-    out = ["", "Session summary", line(head), line(["-" * w for w in widths])]
+    out = [
+        "",
+        "Session summary" + (" (dry run)" if summary.dry_run else ""),
+        line(head),
+        line(["-" * w for w in widths]),
+    ]
     out += [line(row) for row in body]
     out.append(line(["-" * w for w in widths]))
     out.append(f"Total realized P&L: {summary.total_pnl:.2f}")
-    out.append(f"Orders placed: {summary.orders_placed}   rejected: {summary.orders_rejected}")
+    if summary.dry_run:
+        out.append(f"Dry run: would have placed {summary.orders_placed} orders (none was sent)")
+    else:
+        out.append(f"Orders placed: {summary.orders_placed}   rejected: {summary.orders_rejected}")
 
     def ms(x):
         return "n/a" if x is None else f"{x:.1f} ms"

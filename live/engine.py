@@ -1,0 +1,300 @@
+"""The engine: one executor per symbol, events routed to them, the poller, the day's end.
+
+At the start of the day it reads funds, each symbol's instrument and (when
+the strategy asks for them) its prior daily bars, lets the strategy decide
+which symbols it trades today, re-attaches to today's orders after a restart
+(``recover``), and starts the per-symbol dispatcher and the poller.
+
+Threads: the feed thread parses and hands each event to the symbol's worker
+(``live.dispatch``), which runs the executor; the poller thread runs its
+cycle against the same executors. Nothing here holds a lock across a broker
+call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from live.broker import Action, Broker, BrokerError, OrderUpdate, split_key
+from live.calendar import market_session
+from live.clock import Clock, MarketSession
+from live.config import Config
+from live.dispatch import SymbolDispatcher
+from live.execution import Phase, Role, SymbolExecutor
+from live.latency import Latency
+from live.ledger import BuyingPowerLedger
+from live.logs import log_event
+from live.poller import Poller
+from live.risk import RiskLimits, RiskManager
+from live.strategy import NoTrade, Strategy, SymbolInfo
+
+
+@dataclass(frozen=True)
+class SymbolPlan:
+    key: str
+    traded: bool
+    tick: Decimal
+    description: str  # the strategy's setup, or why it does not trade the symbol
+
+
+class Engine:
+    def __init__(
+        self,
+        cfg: Config,
+        broker: Broker,
+        clock: Clock,
+        strategy: type[Strategy],
+        *,
+        journal: Any = None,
+        session: MarketSession | None = None,
+    ):
+        self.cfg = cfg
+        self.broker = broker
+        self.clock = clock
+        self.strategy = strategy
+        self.settings = (
+            cfg.strategy.settings
+            if cfg.strategy.settings is not None
+            else strategy.settings(dict(cfg.strategy.options))
+        )
+        self.session = session or market_session(cfg)
+        self.journal = journal
+        self.exec_config = cfg.strategy.exec_config()
+        self.risk = RiskManager(
+            RiskLimits(
+                daily_loss_limit=cfg.risk.daily_loss_limit,
+                max_open_positions=cfg.risk.max_open_positions,
+                kill_switch_file=cfg.risk.kill_switch_file,
+            ),
+            clock,
+        )
+        self.ledger: BuyingPowerLedger | None = None
+        self.plans: dict[str, SymbolPlan] = {}
+        self.states: dict[str, SymbolExecutor] = {}
+        self.latency = Latency()
+        self.dispatcher: SymbolDispatcher | None = None
+        self.poller: Poller | None = None
+        self._checked: dict[str, float] = {}  # order id -> wall time of the last quick check
+        self.ticks_seen = 0
+        self.updates_seen = 0
+        self.feed = None  # set by the runner, for tests and the summary
+        self.summary = None
+
+    # --- start of day ------------------------------------------------------------
+
+    def prepare(self, today: date | None = None) -> dict[str, SymbolPlan]:
+        """Read funds, instruments and prior bars; build the executors."""
+        today = today or self.clock.now().date()
+        funds = self.broker.funds()
+        self.ledger = BuyingPowerLedger(funds.available_cash)
+        for key in self.cfg.symbols:
+            self._prepare_symbol(key, today)
+        self.recover(today)
+        self.dispatcher = SymbolDispatcher(list(self.states))
+        self.poller = Poller(
+            self.broker,
+            dict(self.states),
+            self.clock,
+            interval=self.cfg.poll_seconds,
+            ledger=self.ledger,
+        )
+        return self.plans
+
+    def _prepare_symbol(self, key: str, today: date) -> None:
+        sym, ex = split_key(key)
+        prior = self.session.previous_trading_day(today)
+        try:
+            inst = self.broker.instrument(sym, ex)
+            bars = (
+                self.broker.daily_bars(
+                    sym, ex, prior - timedelta(days=self.strategy.daily_bars), prior
+                )
+                if self.strategy.daily_bars
+                else []
+            )
+        except BrokerError as exc:
+            self.plans[key] = SymbolPlan(key, False, Decimal(0), f"broker: {exc}")
+            log_event("SETUP_FAILED", symbol=key, level=logging.ERROR, error=str(exc))
+            return
+        tick = dict(self.cfg.tick_sizes).get(key, inst.tick_size)
+        info = SymbolInfo(key, tick, inst.lot_size, tuple(bars), self.session, today)
+        try:
+            made = self.strategy.for_symbol(info, self.settings)
+        except Exception as exc:  # noqa: BLE001 - one symbol's bad data must not stop the day
+            made = NoTrade(f"strategy error: {type(exc).__name__}: {exc}")
+        if isinstance(made, NoTrade):
+            self.plans[key] = SymbolPlan(key, False, tick, made.reason)
+            log_event("NO_SETUP", symbol=key, reason=made.reason)
+            return
+        entries = self.journal.entries_claimed(key, today) if self.journal is not None else 0
+        self.states[key] = SymbolExecutor(
+            made,
+            self.broker,
+            self.exec_config,
+            self.session,
+            symbol=key,
+            tick=tick,
+            lot_size=inst.lot_size,
+            ledger=self.ledger,
+            journal=self.journal,
+            risk=self.risk,
+            entries_today=entries,
+            on_event=self._make_listener(key),
+        )
+        description = self.states[key].describe()
+        self.plans[key] = SymbolPlan(key, True, tick, description)
+        log_event("SETUP", symbol=key, strategy=self.strategy.name, setup=description,
+                  entries_today=entries)  # fmt: skip
+
+    def recover(self, today: date) -> int:
+        """After a restart (P8): hand each executor today's orders from the
+        journal with the broker's word on each, and the broker's positions.
+        One orderbook and one positionbook call for all symbols."""
+        if self.journal is None or not self.states:
+            return 0
+        ours = {k: self.journal.orders(key=k, day=today) for k in self.states}
+        if not any(ours.values()):
+            return 0
+        remember = getattr(self.broker, "remember_orders", None)
+        if remember is not None:  # an ambiguous placement must never adopt these
+            remember([o.order_id for orders in ours.values() for o in orders])
+        book = {u.order_id: u for u in self.broker.orderbook()}
+        held: dict[str, int] = {}
+        for p in self.broker.positions():
+            if p.product is self.exec_config.product:
+                held[p.key] = held.get(p.key, 0) + p.quantity
+        now = self.clock.now()
+        restored = 0
+        for key, orders in ours.items():
+            items = []
+            for o in orders:
+                u = book.get(o.order_id) or journal_update(o)
+                items.append((o.order_id, Role(o.role), u))
+            if items or held.get(key):
+                self.states[key].restore(items, held.get(key, 0), now)
+                restored += len(items)
+        # Today's realized P&L counts toward the daily loss limit after a
+        # restart as it did before it.
+        for key in ours:
+            pnl = realized_from_fills(self.journal.fills(key=key, day=today))
+            if pnl:
+                self.risk.record_realized(key, pnl, now)
+        log_event("RECOVERED", orders=restored, symbols=len([k for k, v in ours.items() if v]))
+        return restored
+
+    def _make_listener(self, key: str):
+        def listen(event: str, fields: dict) -> None:
+            if event == "FILL" and fields.get("role") == "entry":
+                self.latency.fill(key)
+            elif event == "STOP_PLACED":
+                self.latency.stop(key)
+            elif event == "ALERT":
+                self._alert(f"live8020 {key}: {fields.get('reason')} (qty {fields.get('qty')})")
+
+        return listen
+
+    def _alert(self, message: str) -> None:
+        """Telegram through OpenAlgo, when configured: on its own thread,
+        since an alert must never delay the order that follows it."""
+        notify = getattr(self.broker, "notify", None)
+        username = self.cfg.broker.telegram_username
+        if notify is None or not username:
+            return
+        threading.Thread(
+            target=notify, args=(message,), kwargs={"username": username}, daemon=True
+        ).start()
+
+    # --- events from the feed (feed thread: hand off, never block) ----------------
+
+    def on_tick(self, key: str, ltp: Decimal, ts: datetime) -> None:
+        state = self.states.get(key)
+        if state is None or self.dispatcher is None:
+            return
+        self.ticks_seen += 1
+        self.dispatcher.submit(key, lambda: self._handle_tick(state, ltp, ts))
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        state = self.states.get(update.key)
+        if state is None or self.dispatcher is None:
+            return
+        self.updates_seen += 1
+        self.dispatcher.submit(update.key, lambda: state.on_order_update(update, self.clock.now()))
+
+    def on_reconnect(self) -> None:
+        # Updates missed while disconnected are not replayed: reconcile now.
+        if self.poller is not None:
+            self.poller.kick()
+
+    def _handle_tick(self, state: SymbolExecutor, ltp: Decimal, ts: datetime) -> None:
+        state.process_tick(ltp, ts)
+        order_id = state.entry_needs_check(ltp)
+        if order_id is not None and self.poller is not None:
+            now = time.monotonic()
+            if now - self._checked.get(order_id, 0.0) >= 0.5:
+                self._checked[order_id] = now
+                self.poller.check_order(state.symbol, order_id)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        assert self.dispatcher is not None and self.poller is not None, "call prepare() first"
+        self.dispatcher.start()
+        self.poller.start()
+
+    def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.drain()
+            self.dispatcher.stop()
+
+    def finished(self) -> bool:
+        """Past the cutoff with every executor flat and done."""
+        if not self.session.past_exit_cutoff(self.clock.now()):
+            return False
+        views = [s.view() for s in self.states.values()]
+        return all(v.phase is Phase.DONE and v.position_qty == 0 for v in views)
+
+
+def journal_update(o) -> OrderUpdate:
+    """The journal's last word on an order the broker no longer lists."""
+    sym, ex = split_key(o.key)
+    return OrderUpdate(
+        order_id=o.order_id,
+        symbol=sym,
+        exchange=ex,
+        action=o.action,
+        status=o.status,
+        quantity=o.quantity,
+        filled_quantity=o.filled_quantity,
+        average_price=o.average_price,
+        trigger_price=o.trigger_price or Decimal(0),
+        price_type=o.price_type,
+        source="journal",
+    )
+
+
+def realized_from_fills(fills) -> Decimal:
+    """Realized P&L of the day's journal fills (signed position arithmetic,
+    in fill order): what a restart owes the daily loss limit."""
+    qty, avg, pnl = 0, Decimal(0), Decimal(0)
+    for f in fills:
+        if f.price is None:
+            continue
+        delta = f.quantity if f.action is Action.BUY else -f.quantity
+        if qty == 0 or (qty > 0) == (delta > 0):
+            avg = (avg * abs(qty) + f.price * f.quantity) / (abs(qty) + f.quantity)
+            qty += delta
+            continue
+        closed = min(f.quantity, abs(qty))
+        pnl += (f.price - avg) * closed * (1 if qty > 0 else -1)
+        qty += delta
+        if qty != 0 and (qty > 0) == (delta > 0):
+            avg = f.price  # went through zero: the rest opened the other side
+    return pnl

@@ -1,0 +1,216 @@
+"""Keeping a position protected, and closing it (decisions, under the lock).
+
+After every change the executor calls ``follow_up``: while it holds a
+position there is exactly one working stop covering exactly that position
+(placed if missing, resized after a partial fill, trailed with the ratchet
+and the minimum step), or the position is being closed at market; while it
+is flat, no stop of ours is left working (it would open a new position).
+
+A stop of ours never covers more than we hold and never sits on the wrong
+side: if our position shrinks, reverses or vanishes, the stop is resized or
+cancelled before anything else is placed (P10).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from live.broker import Action, PriceType
+from live.ticks import round_to_tick, stop_rounding
+
+from .ops import CancelOrder, Modify, Op, Place, Settle
+from .slots import Role, SlotState
+from .state import CUTOFF, ExecState
+
+
+def follow_up(st: ExecState, ts: datetime) -> list[Op]:
+    """Bring orders in line with the position after any change (locked)."""
+    if st.session.past_exit_cutoff(ts):
+        return cutoff(st, ts)
+    if st.position.qty == 0:
+        return drop_stop(st, ts) + cancel_leftover_entries(st, ts)
+    ops = cancel_entries(st, ts, "position open (OCO)", keep=st.position.side)
+    if st.exit_reason is not None:
+        return ops + exit_now(st, st.exit_reason, ts)
+    if st.stop_failures >= st.config.stop_retry_limit:
+        return ops + exit_now(st, "stop-loss could not be kept", ts)
+    return ops + keep_stop(st, ts)
+
+
+def cutoff(st: ExecState, ts: datetime) -> list[Op]:
+    """Flat by the close (P7): every entry cancelled, the position closed."""
+    if st.done_reason is None:
+        st.done_reason = CUTOFF
+    ops = cancel_entries(st, ts, "cutoff")
+    if st.position.qty != 0:
+        ops += exit_now(st, CUTOFF, ts)
+    else:
+        ops += drop_stop(st, ts)
+    return ops
+
+
+def cancel_entries(
+    st: ExecState, ts: datetime, reason: str, *, keep: Action | None = None
+) -> list[Op]:
+    """Cancel every entry except ``keep``'s side: working ones at the broker;
+    one in flight is abandoned (its thread cancels what it placed); one queued
+    for retry gives its buying power and risk slot back."""
+    ops: list[Op] = []
+    for side, slot in st.entries.items():
+        if side is keep:
+            continue
+        if slot.idle:
+            token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
+            ops.append(CancelOrder(Role.ENTRY, slot.tag, slot.order_id, token, reason))
+        elif slot.state is SlotState.RETRY:
+            slot.abandon(ts)
+            ops.append(Settle(ref=slot.ref, release_entry=True))
+        elif slot.state is SlotState.PENDING:
+            slot.abandon(ts)
+    return ops
+
+
+def cancel_leftover_entries(st: ExecState, ts: datetime) -> list[Op]:
+    """Flat again: an entry that already filled in part and still works
+    would reopen the position on an attempt already spent."""
+    ops: list[Op] = []
+    for slot in st.entries.values():
+        rec = st.orders.get(slot.order_id) if slot.idle else None
+        if rec is not None and rec.filled > 0:
+            token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
+            ops.append(CancelOrder(Role.ENTRY, slot.tag, slot.order_id, token, "position closed"))
+    return ops
+
+
+def drop_stop(st: ExecState, ts: datetime) -> list[Op]:
+    """Flat, but a stop may still be working: cancel it, or orphan a
+    placement in flight so its thread cancels what it placed."""
+    slot = st.stop
+    if slot.state is SlotState.PENDING:
+        slot.abandon(ts)
+        return []
+    if slot.idle:
+        token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
+        return [CancelOrder(Role.STOP, "", slot.order_id, token, "flat")]
+    return []
+
+
+def exit_now(st: ExecState, reason: str, ts: datetime) -> list[Op]:
+    """Close at market: first take the stop off and wait for the broker to
+    confirm it, then sell; never both working at once, which could reverse
+    the position."""
+    if st.exit_reason is None:
+        st.exit_reason = reason
+    reason = st.exit_reason
+    pos = st.position
+    if pos.qty == 0 or st.exit.busy:
+        return []
+    stop = st.stop
+    if stop.idle:
+        token = stop.begin(SlotState.CANCELLING, stop.order_id, ts)
+        return [CancelOrder(Role.STOP, "", stop.order_id, token, reason)]
+    if stop.busy:
+        return []  # a stop call in flight or unconfirmed: its outcome comes first
+    request = st.request(pos.exit_action, pos.size, PriceType.MARKET, None)
+    token = st.exit.claim(request, ts)
+    if reason != CUTOFF:  # the daily square-off is routine, not an alert
+        st.emit("ALERT", level=logging.ERROR, reason=reason, qty=pos.size)
+    return [Place(Role.EXIT, "", token, request, reason=reason)]
+
+
+def keep_stop(st: ExecState, ts: datetime) -> list[Op]:
+    """Exactly one working stop for exactly the position (P2), trailed (P4)."""
+    pos, slot = st.position, st.stop
+    exit_action = pos.exit_action
+    if slot.state is SlotState.EMPTY:
+        emergency = pos.stop is None
+        if emergency:
+            set_initial_stop(st)
+        if _crossed(st, pos.stop):
+            return exit_now(st, f"stop {pos.stop} already crossed by {st.last_price}", ts)
+        request = st.request(exit_action, pos.size, st.config.stop_price_type, pos.stop)
+        token = slot.claim(request, ts)
+        return [Place(Role.STOP, "", token, request, emergency=emergency)]
+    if not slot.idle:
+        return []
+    held = slot.request
+    if held.action is not exit_action:
+        # Our position reversed under the stop (both sides of an OCO filled).
+        token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
+        return [CancelOrder(Role.STOP, "", slot.order_id, token, "position reversed")]
+    rec = st.orders.get(slot.order_id)
+    filled = rec.filled if rec is not None else 0
+    target = pos.stop if pos.stop is not None else held.trigger_price
+    trailed = trail_level(st)
+    if trailed is not None:
+        target = trailed
+    if target == held.trigger_price and held.quantity - filled == pos.size:
+        return []
+    request = st.request(exit_action, filled + pos.size, st.config.stop_price_type, target)
+    token = slot.begin(SlotState.MODIFYING, slot.order_id, ts)
+    return [Modify(Role.STOP, "", token, slot.order_id, request, held.trigger_price)]
+
+
+def set_initial_stop(st: ExecState) -> None:
+    """The initial stop for the position just opened: the strategy's, on the
+    grid; an emergency level when its rule fails or answers nonsense."""
+    pos = st.position
+    held = st.stop.request if st.stop.working_id else None
+    if held is not None and held.action is pos.exit_action and held.trigger_price:
+        # A stop of ours already works for this side (re-attached after a
+        # restart): the level the broker holds is the level.
+        level = held.trigger_price
+    else:
+        level = _level(st, st.call_strategy("initial_stop", st.holding()), "initial_stop")
+    if level is None:
+        pct = st.config.emergency_stop_pct / 100
+        raw = pos.average * (1 - pct) if pos.qty > 0 else pos.average * (1 + pct)
+        level = round_to_tick(raw, st.tick, stop_rounding(pos.exit_action.value))
+        st.emit("EMERGENCY_STOP_LEVEL", level=logging.WARNING, stop=level, average=pos.average)
+    pos.stop = pos.initial_stop = level
+    pos.risk_per_unit = abs(pos.average - level) or st.tick
+
+
+def trail_level(st: ExecState) -> Decimal | None:
+    """The strategy's trail, rounded, if it tightens by at least the minimum
+    step and stays on the protective side of the market; else None."""
+    pos = st.position
+    level = _level(st, st.call_strategy("trail", st.holding()), "trail")
+    if level is None or not pos.tighter(level, pos.stop) or _crossed(st, level):
+        return None
+    step = max(st.tick, (pos.risk_per_unit or Decimal(0)) * st.config.trail_step_r)
+    if pos.stop is not None and abs(level - pos.stop) < step:
+        return None
+    return level
+
+
+def commit_stop_level(st: ExecState, level: Decimal | None) -> None:
+    """A modify was accepted: keep its level if it is tighter (the ratchet)."""
+    pos = st.position
+    if level is not None and pos.qty != 0 and pos.tighter(level, pos.stop):
+        pos.stop = level
+
+
+def _crossed(st: ExecState, level: Decimal | None) -> bool:
+    """Would a stop at ``level`` trigger at the last price already?"""
+    last = st.last_price
+    if level is None or last is None or st.position.qty == 0:
+        return False
+    return level >= last if st.position.qty > 0 else level <= last
+
+
+def _level(st: ExecState, raw: object, rule: str) -> Decimal | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Decimal) or not raw.is_finite() or raw <= 0:
+        st.once(
+            ("strategy", rule, "value"),
+            "STRATEGY_ERROR",
+            level=logging.ERROR,
+            rule=rule,
+            error=f"returned {raw!r}; expected a positive Decimal or None",
+        )
+        return None
+    return round_to_tick(raw, st.tick, stop_rounding(st.position.exit_action.value))

@@ -1,0 +1,5 @@
+"""Two-sided opening-range breakout (OCO entries)."""
+
+from .strategy import OpeningRangeBreakout, Settings
+
+__all__ = ["OpeningRangeBreakout", "Settings"]
