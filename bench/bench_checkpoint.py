@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from live import interleave  # noqa: E402
-from live.interleave import CheckpointedBroker, checkpoint, exhaustive, explore  # noqa: E402
+from live.testing import CheckpointedBroker, checkpoint, exhaustive, explore  # noqa: E402
 
 N = 1_000_000
 REPEAT = 7

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from live.interleave import CheckpointedBroker, Lock, Scenario
+from live.testing import CheckpointedBroker, Lock, Scenario
 
 
 class FakeBroker:

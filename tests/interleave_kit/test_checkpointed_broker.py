@@ -8,7 +8,7 @@ import pytest
 
 from live import interleave
 from live.broker import Broker, TransientBrokerError
-from live.interleave import CheckpointedBroker, Scenario, exhaustive, explore, replay
+from live.testing import CheckpointedBroker, Scenario, exhaustive, explore, replay
 
 
 class Recorder:

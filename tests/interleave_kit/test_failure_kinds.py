@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-from live.interleave import (
+from live.testing import (
     FailureKind,
     Lock,
     Scenario,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from live.interleave import (
+from live.testing import (
     Event,
     FailureKind,
     Lock,

@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from live import interleave
-from live.interleave import Event, Lock, RLock, Scenario, checkpoint, exhaustive, explore
+from live.testing import Event, Lock, RLock, Scenario, checkpoint, exhaustive, explore
 
 PLAIN_LOCK = type(threading.Lock())
 PLAIN_RLOCK = type(threading.RLock())
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Imports every production module (live.* except the test kit and the simulator) in a
+# fresh interpreter, then reports whether the test kit came along.
+_IMPORT_PRODUCTION = """
+import importlib, pathlib, sys, threading
+# Found on disk: pkgutil.walk_packages would import live.testing itself to recurse into it.
+names = sorted(
+    ".".join(f.with_suffix("").parts).removesuffix(".__init__")
+    for f in pathlib.Path("live").rglob("*.py")
+    if f.parts[1] not in ("testing", "sim")
+)
+for name in names:
+    importlib.import_module(name)
+from live import interleave
+assert interleave._scheduler is None
+assert type(interleave.Lock()) is type(threading.Lock())
+assert type(interleave.RLock()) is type(threading.RLock())
+assert type(interleave.Event()) is threading.Event
+kit = sorted(m for m in sys.modules if m == "live.testing" or m.startswith("live.testing."))
+print(len(names), kit)
+"""
+
+
+def test_production_modules_do_not_import_the_test_kit():
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PRODUCTION],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split(maxsplit=1)
+    imported, kit = int(out[0]), out[1].strip()
+    assert imported >= 10  # the walk found the engine's modules, not an empty package
+    assert kit == "[]", f"production modules import the test kit: {kit}"
 
 
 def test_no_scheduler_installed_by_default():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from live.interleave import FailureKind, exhaustive, explore, pct, replay
+from live.testing import FailureKind, exhaustive, explore, pct, replay
 from tests.interleave_kit.scenarios import (
     NaiveFunds,
     NaivePlacer,

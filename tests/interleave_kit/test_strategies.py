@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from live.interleave import (
+from live.testing import (
     Decision,
     Scenario,
     checkpoint,

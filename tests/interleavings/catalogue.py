@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from live.broker import Action, OrderStatus, TransientBrokerError
-from live.interleave import Event, Scenario
 from live.ledger import BuyingPowerLedger
+from live.testing import Event, Scenario
 from strategies.strat80_20.symbol_state import SymbolState
 from tests.core.helpers import T0, D, at
 from tests.interleavings.harness import (

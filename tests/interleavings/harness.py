@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from live.broker import Action, OrderStatus, PriceType
 from live.clock import MarketSession
-from live.interleave import CheckpointedBroker, Scenario, checkpoint
 from live.ledger import BuyingPowerLedger
+from live.testing import CheckpointedBroker, Scenario, checkpoint
 from strategies.strat80_20.setup import Penetration, SetupRules, find_setup
 from strategies.strat80_20.symbol_state import StrategyConfig
 from tests.core.helpers import T0, TODAY, D

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from live.interleave import ExploreResult, Failure, exhaustive, explore, pct
 from live.logs import LOGGER_NAME
+from live.testing import ExploreResult, Failure, exhaustive, explore, pct
 from tests.interleavings.catalogue import RACES, Race
 
 BOUND = 2

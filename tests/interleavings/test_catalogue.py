@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from live.interleave import FailureKind, exhaustive, explore, pct, replay
+from live.testing import FailureKind, exhaustive, explore, pct, replay
 from tests.interleavings.catalogue import RACES
 
 PCT_SEED = 20261120

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from live.broker import Action
-from live.interleave import FailureKind, explore, replay
 from live.ledger import BuyingPowerLedger
+from live.testing import FailureKind, explore, replay
 from strategies.strat80_20.symbol_state import SymbolState
 from tests.core.helpers import T0, D, make_state, trigger_and_enter
 from tests.interleavings.catalogue import (
