@@ -243,6 +243,12 @@ def _section(name: str, raw: Any) -> Any:
     mine = {k: v for k, v in raw.items() if k in own}
     settings = parse_section(cls, mine, name, error=ConfigError)
     extra = tuple((str(k), v) for k, v in raw.items() if k not in own)
+    for key, _ in extra:
+        # A typo of one of the executor's keys would silently become a key
+        # for the strategy to refuse (or, without a registry, to ignore).
+        near = difflib.get_close_matches(key, sorted(own), n=1, cutoff=0.85)
+        if near:
+            raise ConfigError(f"strategy.{key}: unknown key; did you mean {near[0]!r}?")
     _choice("strategy.product", settings.product, [p.value for p in Product])
     _choice("strategy.stop_order_type", settings.stop_order_type, ["SL", "SL-M"])
     try:

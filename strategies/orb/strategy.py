@@ -5,8 +5,9 @@ stop rests above the high and a sell stop below the low, both at once; the
 executor cancels the other side as soon as one fills (OCO) and flattens a
 position if both fill in a fast market. The stop goes to the other side of
 the range (``stop: range``) or ``stop_r`` range-heights from the entry;
-``target_r`` (optional) closes at that many range-heights of profit. The
-executor squares off at the cutoff.
+``target_r`` (optional) closes at that many range-heights of profit and
+``trail_r`` (optional) trails the stop that far behind the best price once
+the trade is that far in profit. The executor squares off at the cutoff.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Settings:
     buffer_ticks: int = 1  # entries this many ticks beyond the range
     stop_r: Decimal | None = None  # None: stop at the other side of the range
     target_r: Decimal | None = None  # None: hold to the stop or the cutoff
+    trail_r: Decimal | None = None  # trail this many range-heights behind the best price
 
 
 class OpeningRangeBreakout(Strategy):
@@ -43,7 +45,7 @@ class OpeningRangeBreakout(Strategy):
             raise SettingsError(f"strategy.range_minutes: must be 1..120, got {s.range_minutes}")
         if s.buffer_ticks < 0:
             raise SettingsError(f"strategy.buffer_ticks: must be >= 0, got {s.buffer_ticks}")
-        for key in ("stop_r", "target_r"):
+        for key in ("stop_r", "target_r", "trail_r"):
             v = getattr(s, key)
             if v is not None and v <= 0:
                 raise SettingsError(f"strategy.{key}: must be > 0, got {v}")
@@ -76,6 +78,14 @@ class OpeningRangeBreakout(Strategy):
             return holding.average_price - distance if holding.is_long else (
                 holding.average_price + distance)  # fmt: skip
         return self.low - buffer if holding.is_long else self.high + buffer
+
+    def trail(self, holding: Holding) -> Decimal | None:
+        if self.cfg.trail_r is None:
+            return None
+        distance = self.cfg.trail_r * self.height
+        if holding.gain_per_unit < distance:
+            return None
+        return holding.best_price - distance if holding.is_long else holding.best_price + distance
 
     def exit_now(self, holding: Holding, tick: Tick) -> bool:
         if self.cfg.target_r is None:

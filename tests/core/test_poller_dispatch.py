@@ -7,9 +7,9 @@ import threading
 from live.broker import Position, TransientBrokerError
 from live.clock import ManualClock
 from live.dispatch import SymbolDispatcher
+from live.execution import Phase
 from live.ledger import BuyingPowerLedger
 from live.poller import Poller
-from strategies.strat80_20.symbol_state import Phase
 from tests.core.helpers import T0, D, make_state, trigger_and_enter
 from tests.fakes import FakeBroker
 
@@ -43,7 +43,7 @@ def test_poller_delivers_a_missed_fill_and_the_stop_follows():
     broker.fill(entry)  # the WebSocket update for this fill was lost
     Poller(broker, {state.symbol: state}, ManualClock(T0)).run_once()
     v = state.view()
-    assert v.phase is Phase.IN_POSITION and isinstance(v.sl_id, str)
+    assert v.phase is Phase.HOLDING and isinstance(v.sl_id, str)
 
 
 def test_a_failed_poll_costs_one_cycle_not_the_thread():

@@ -9,7 +9,7 @@ import pytest
 
 from live.broker import Action, Bar
 from live.ticks import TickTable, is_tick_multiple
-from strategies.strat80_20.setup import Penetration, SetupRules, find_setup
+from strategies.reversal_8020.setup import Penetration, SetupRules, find_setup
 
 D = Decimal
 DAY = date(2026, 11, 19)

@@ -6,12 +6,15 @@ import threading
 from datetime import date, datetime, time, timedelta
 
 from live.broker import BrokerError
+from live.calendar import broker_calendar
 from live.clock import IST, ManualClock, MarketSession
 from live.config import parse_config
+from live.engine import Engine
+from live.execution.dryrun import DryRunBroker
 from live.sim.broker import SimBroker
 from live.sim.day import SimDay
 from live.sim.simulator import Simulator
-from strategies.strat80_20.engine import Engine, broker_calendar
+from strategies.reversal_8020 import Reversal8020
 
 DAY = date(2026, 11, 20)
 
@@ -61,7 +64,7 @@ def _run(dry_run: bool, broker_wrapper=None):
             "broker": {"telegram_username": "trader1"},
         }
     )
-    engine = Engine(cfg, broker, clock, dry_run=dry_run)
+    engine = Engine(cfg, DryRunBroker(broker) if dry_run else broker, clock, Reversal8020)
     engine.prepare(DAY)
     state = engine.states["NSE:SBIN"]
     broker.on_order_update(lambda u: state.on_order_update(u, clock.now()))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from live.broker import Action
 from live.clock import ManualClock
 from live.config import parse_config
+from live.engine import Engine
+from live.execution import Phase
 from live.journal import Journal
 from live.sim.broker import SimBroker
 from live.sim.day import SimDay
 from live.sim.simulator import Simulator
-from strategies.strat80_20.engine import Engine
-from strategies.strat80_20.symbol_state import Phase
+from strategies.reversal_8020 import Reversal8020
 
 DAY = date(2026, 11, 20)
 
@@ -23,7 +25,7 @@ def run_day(scenarios: dict[str, str], *, seed=7, journal=None, **cfg):
     sim = Simulator(sim_day, clock=clock)
     broker = SimBroker(sim)
     config = parse_config({"symbols": list(scenarios), "strategy": {"quantity": 10, **cfg}})
-    engine = Engine(config, broker, clock, journal=journal)
+    engine = Engine(config, broker, clock, Reversal8020, journal=journal)
     engine.prepare(DAY)
     engine.dispatcher.start()
     sim.on_tick(lambda t: engine.on_tick(t.key, t.ltp, t.ts))
@@ -47,7 +49,8 @@ def assert_day_safe(engine, sim):
     truth = sim.truth
     for key in engine.states:
         sym = key.split(":")[1]
-        assert truth.max_working_entries(sym, engine.states[key].entry_action) <= 1, key
+        for side in (Action.BUY, Action.SELL):
+            assert truth.max_working_entries(sym, side) <= 1, key
         assert truth.net_position(sym) == 0, f"{key} not flat at the close"
         assert not truth.working_orders(sym), f"{key} left orders working"
     assert truth.off_grid_prices() == []
@@ -68,7 +71,7 @@ def test_stopout_then_reentry_and_short_and_no_setup():
         {"NSE:INFY": "long_stopout_reentry", "NSE:TCS": "short_win", "NSE:RELIANCE": "no_setup"}
     )
     assert "NSE:RELIANCE" not in engine.states
-    assert engine.plans["NSE:RELIANCE"].setup is None
+    assert not engine.plans["NSE:RELIANCE"].traded
     infy = engine.states["NSE:INFY"].view()
     assert infy.entries_today == 2, infy
     tcs = engine.states["NSE:TCS"].view()

@@ -11,12 +11,13 @@ import pytest
 from live.broker import Action, PriceType
 from live.clock import ManualClock
 from live.config import parse_config
+from live.engine import Engine
+from live.execution import Phase
 from live.journal import Journal
 from live.sim.broker import SimBroker
 from live.sim.day import SimDay
 from live.sim.simulator import Simulator
-from strategies.strat80_20.engine import Engine
-from strategies.strat80_20.symbol_state import Phase
+from strategies.reversal_8020 import Reversal8020
 
 DAY = date(2026, 11, 20)
 
@@ -35,7 +36,7 @@ class Session:
         self.cfg = parse_config({"symbols": list(scenarios), "strategy": {"quantity": 10}})
 
     def boot(self, journal) -> Engine:
-        engine = Engine(self.cfg, self.broker, self.clock, journal=journal)
+        engine = Engine(self.cfg, self.broker, self.clock, Reversal8020, journal=journal)
         engine.prepare(DAY)
         engine.dispatcher.start()
         self.engine = engine
@@ -99,7 +100,7 @@ def test_restart_reattaches_and_never_duplicates(tmp_path, crash_at):
         v = e2.states["NSE:SBIN"].view()
         assert v.entries_today == 1
         if truth.net_position("SBIN") > 0:
-            assert v.phase is Phase.IN_POSITION and v.position_qty == truth.net_position("SBIN")
+            assert v.phase is Phase.HOLDING and v.position_qty == truth.net_position("SBIN")
             assert len(working_stops(truth, "SBIN")) == 1, "exactly one stop after restart"
         s.finish()
     assert truth.max_working_entries("SBIN", Action.BUY) <= 1

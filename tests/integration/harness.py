@@ -1,13 +1,13 @@
 """The whole engine against the embedded simulator over real HTTP and
 WebSocket on 127.0.0.1: build a simulated day (scenario mix + fault plan),
 serve it on ephemeral ports with a ReplayClock, run
-``strategies.strat80_20.live_8020.run`` until the session's cutoff, and
+``live.app.run`` until the session's cutoff, and
 judge what happened from the simulator's side (its book is the truth).
 
 Time: the ReplayClock runs ``speed`` market seconds per wall second, so a
 session that starts a few market minutes before the designed action and
 ends at an early exit cutoff takes a few wall seconds. The poller's wall
-interval is ``max(poll_seconds / speed, 0.25)`` (live_8020.run), so one
+interval is ``max(poll_seconds / speed, 0.25)`` (live.app.run), so one
 poll cycle in market time is ``max(poll_seconds, 0.25 * speed)``.
 """
 
@@ -28,7 +28,8 @@ from live.config import parse_config
 from live.journal import IntentState, Journal
 from live.sim import FaultPlan, SimDay, SimServer, Simulator
 from live.sim.models import EventKind
-from strategies.strat80_20.live_8020 import Connection, run
+from live.app import Connection, run
+from strategies import REGISTRY
 
 DAY = date(2026, 11, 20)  # a Friday, not an NSE holiday
 API_KEY = "it-sim-key-5f0c9a7e1b2d4c6e8a0b"  # a local simulator key, not a secret
@@ -216,7 +217,7 @@ def run_session(
         "session": {"exit_cutoff": cutoff, "entry_end": cutoff},
     }
     raw.update(config or {})
-    cfg = parse_config(raw)
+    cfg = parse_config(raw, REGISTRY)
     log = EventLog(clock)
     saved = _install(log)
     out = io.StringIO()
@@ -224,6 +225,7 @@ def run_session(
     try:
         engine = run(
             cfg,
+            REGISTRY,
             clock=clock,
             conn=Connection(server.http_url, server.ws_url, API_KEY, server=server, sim=sim),
             quiet=True,
@@ -258,6 +260,13 @@ def entry_orders(s: Session, key: str):
     """The symbol's entry orders at the broker (ground truth's definition:
     not an exit when placed), in placement order."""
     return [o for o in s.truth.orders(sym(key)) if not o.is_exit]
+
+
+def entry_actions(state) -> set[Action]:
+    """The sides the symbol's strategy enters on: the 80-20's setup side, or
+    both for a two-sided strategy."""
+    setup = getattr(state.strategy, "setup", None)
+    return {setup.side} if setup is not None else {Action.BUY, Action.SELL}
 
 
 def unprotected(s: Session, key: str):
@@ -298,10 +307,8 @@ def excess_stops(s: Session, key: str) -> list[tuple[datetime, int, int, int]]:
     or covered more than the position (P2 says *exactly one* stop for the
     position's quantity: a second one can reverse the position, one left
     while flat opens a new one). Returns (ts, position, stops, covered qty)."""
-    state = s.engine.states.get(key)
-    if state is None:
+    if s.engine.states.get(key) is None:
         return []
-    exit_action = state.exit_action
     stops: dict[str, int] = {}
     pos = 0
     out = []
@@ -309,7 +316,7 @@ def excess_stops(s: Session, key: str) -> list[tuple[datetime, int, int, int]]:
         o = ev.order
         if ev.kind is EventKind.FILL:
             pos = ev.position_after
-        if o.price_type.value in ("SL", "SL-M") and o.action is exit_action and o.is_exit:
+        if o.price_type.value in ("SL", "SL-M") and o.is_exit:
             if o.status.is_working:
                 stops[o.order_id] = o.quantity - o.filled_quantity
             else:
@@ -352,14 +359,16 @@ def assert_safe(
             if truth.orders(symbol):
                 problems.append(f"{key}: orders for a symbol with no setup")
             continue
-        # P1: one working entry at a time; no entry while holding; attempts.
-        action = state.entry_action
-        if truth.max_working_entries(symbol, action) > 1:
-            problems.append(f"{key}: {truth.max_working_entries(symbol, action)} working entries")
+        # P1: one working entry per side; no entry while holding; attempts.
+        actions = entry_actions(state)
+        for action in actions:
+            n = truth.max_working_entries(symbol, action)
+            if n > 1:
+                problems.append(f"{key}: {n} working {action.value} entries")
         entries = entry_orders(s, key)
         if len(entries) > max_attempts:
             problems.append(f"{key}: {len(entries)} entry orders > max_attempts {max_attempts}")
-        wrong = [o.order_id for o in entries if o.action is not action]
+        wrong = [o.order_id for o in entries if o.action not in actions]
         if wrong:
             # A stop or exit that reached the book while flat could open a
             # position the wrong way if it triggered.
@@ -476,7 +485,7 @@ class FeedRecord:
 
 def record_feed(monkeypatch) -> FeedRecord:
     """Observe (not alter) what reaches ``Engine.on_tick`` / ``on_order_update``."""
-    from strategies.strat80_20.engine import Engine
+    from live.engine import Engine
 
     rec = FeedRecord()
     on_tick, on_update = Engine.on_tick, Engine.on_order_update

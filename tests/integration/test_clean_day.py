@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.strat80_20.symbol_state import Phase
+from live.execution import Phase
 
 from .harness import (
     CLEAN_MIX,
@@ -34,7 +34,7 @@ def test_clean_day_enters_protects_reenters_and_squares_off(session):
     s = session(CLEAN_MIX, seed=CLEAN_SEED, start="09:14", speed=400, cutoff=CUTOFF, day=day)
 
     assert set(s.engine.states) == {"NSE:SBIN", "NSE:INFY", "NSE:TCS"}
-    assert s.engine.plans["NSE:RELIANCE"].setup is None
+    assert not s.engine.plans["NSE:RELIANCE"].traded
     assert s.truth.orders("RELIANCE") == []
     views = {k: st.view() for k, st in s.engine.states.items()}
     for key, v in views.items():

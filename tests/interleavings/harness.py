@@ -21,21 +21,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from live.broker import Action, OrderStatus, PriceType
-from live.clock import MarketSession
+from live.execution import Role
 from live.ledger import BuyingPowerLedger
 from live.testing import CheckpointedBroker, Scenario, checkpoint
-from strategies.strat80_20.setup import Penetration, SetupRules, find_setup
-from strategies.strat80_20.symbol_state import StrategyConfig
-from tests.core.helpers import T0, TODAY, D
-from tests.fakes import FakeBroker, long_bar
+from tests.core.helpers import T0
+from tests.fakes import FakeBroker
+from tests.plays import PLAY_8020, Play
 from tests.races.naive import NaiveSymbolState
-from tests.races.properties import violations
-
-SESSION = MarketSession()
-RULES = SetupRules(penetration=Penetration("ticks", D(5)))
-TRIGGER_LTP = D("99.70")  # through the long trigger (100.00 - 5 ticks = 99.75)
-RESTING_LTP = D("99.80")  # below the buy stop at 100.00: an entry may rest
-STOP_FILL = D("99.65")
+from tests.races.properties import entry_orders, net_of, role_of, transient, violations
 
 
 @dataclass
@@ -45,6 +38,7 @@ class Sym:
     state: object
     raw: FakeBroker
     broker: CheckpointedBroker
+    play: Play = PLAY_8020
 
     @property
     def name(self) -> str:
@@ -81,21 +75,20 @@ def new_symbol(
     cls: type,
     name: str = "SBIN",
     *,
+    play: Play = PLAY_8020,
     ledger: BuyingPowerLedger | None = None,
     **config,
 ) -> Sym:
-    """A long 80-20 setup for ``NSE:<name>`` on a fresh FakeBroker.
+    """``play``'s strategy for ``NSE:<name>`` on a fresh FakeBroker (the 80-20:
+    a long setup on yesterday's low 100.00).
 
     Call only inside ``scenario()``: the state's lock must be created while
     the scheduler is installed.
     """
     raw = FakeBroker()
     broker = CheckpointedBroker(raw)
-    setup = find_setup(f"NSE:{name}", long_bar(TODAY - timedelta(days=1)), D("0.05"), RULES)
-    assert setup is not None
-    cfg = StrategyConfig(**{"quantity": 10, "max_attempts": 2, **config})
-    state = cls(setup, broker, cfg, SESSION, ledger=ledger)
-    return Sym(state, raw, broker)
+    state, _ = play.build(cls, name, broker, ledger=ledger, **config)
+    return Sym(state, raw, broker, play)
 
 
 # --- driving the symbol (setup steps run on the scenario-building thread) ------
@@ -106,17 +99,20 @@ def working(raw: FakeBroker, action: Action) -> list:
 
 
 def enter(sym: Sym, ts: datetime = T0) -> str:
-    """Trigger and place the entry; return its id."""
-    sym.state.process_tick(TRIGGER_LTP, ts)
-    [entry] = working(sym.raw, Action.BUY)
+    """The trigger print places the entry (both, for a two-sided strategy);
+    return the id of the one on the side the scenario fills."""
+    sym.state.process_tick(sym.play.trigger, ts)
+    [entry] = working(sym.raw, sym.play.entry_side)
     return entry.order_id
 
 
 def hold(sym: Sym, ts: datetime = T0) -> str:
-    """Enter, fill the entry at 100.00 and return the protective stop's id."""
+    """Enter, fill the entry and return the protective stop's id (the other
+    side's entry, if any, is cancelled and confirmed)."""
     entry = enter(sym, ts)
-    sym.state.on_order_update(sym.raw.fill(entry, price=D("100.00")), ts)
-    [stop] = working(sym.raw, Action.SELL)
+    sym.state.on_order_update(sym.raw.fill(entry, price=sym.play.entry_fill), ts)
+    deliver_pushed(sym, ts)
+    [stop] = [o for o in working(sym.raw, sym.play.exit_side) if role_of(sym.state, o) is Role.STOP]
     return stop.order_id
 
 
@@ -159,7 +155,7 @@ def fill_market_orders(sym: Sym, ts: datetime) -> None:
     """Market orders fill at once on a liquid NSE name."""
     for o in list(sym.raw.orders.values()):
         if o.status.is_working and o.request.price_type is PriceType.MARKET:
-            sym.state.on_order_update(sym.raw.fill(o.order_id, price=STOP_FILL), ts)
+            sym.state.on_order_update(sym.raw.fill(o.order_id, price=sym.play.stop_fill), ts)
 
 
 def settle(sym: Sym, ts: datetime) -> None:
@@ -187,7 +183,7 @@ def positions_snapshot(sym: Sym) -> int:
     """The positionbook as the broker reports it at this moment (a broker
     call: the explorer may run the other thread between read and use)."""
     checkpoint("broker.positions")
-    qty = net_position(sym.raw, sym.state.setup.side)
+    qty = net_of(sym.raw.orders.values())
     checkpoint("broker.positions:done")
     return qty
 
@@ -195,14 +191,8 @@ def positions_snapshot(sym: Sym) -> int:
 # --- properties ------------------------------------------------------------
 
 
-def net_position(raw: FakeBroker, side: Action) -> int:
-    bought = sum(o.filled for o in raw.orders.values() if o.request.action is side)
-    sold = sum(o.filled for o in raw.orders.values() if o.request.action is side.opposite)
-    return bought - sold
-
-
 def entry_margin(o, rate: Decimal) -> Decimal:
-    """Cash an entry order ties up: what SymbolState reserves for it."""
+    """Cash an entry order ties up: what the executor reserves for it."""
     return (o.request.trigger_price or o.request.price) * o.request.quantity * rate
 
 
@@ -210,13 +200,15 @@ def open_margin(ctx: Ctx) -> Decimal:
     """Margin held by open positions at the broker, all symbols."""
     total = Decimal(0)
     for s in ctx.syms:
-        side = s.state.setup.side
-        fills = [o for o in s.raw.orders.values() if o.request.action is side and o.filled]
+        net = net_of(s.raw.orders.values())
+        if net == 0:
+            continue
+        side = Action.BUY if net > 0 else Action.SELL
+        fills = [o for o in entry_orders(s.raw, s.state) if o.request.action is side and o.filled]
         qty = sum(o.filled for o in fills)
-        net = net_position(s.raw, side)
-        if qty and net > 0:
+        if qty:
             avg = sum(o.average_price * o.filled for o in fills) / qty
-            total += avg * net * s.state.config.margin_rate
+            total += avg * abs(net) * s.state.config.margin_rate
     return total
 
 
@@ -226,7 +218,8 @@ def working_margin(ctx: Ctx) -> Decimal:
         (
             entry_margin(o, s.state.config.margin_rate)
             for s in ctx.syms
-            for o in working(s.raw, s.state.setup.side)
+            for o in entry_orders(s.raw, s.state)
+            if o.status.is_working
         ),
         Decimal(0),
     )
@@ -246,22 +239,9 @@ def broker_funds(ctx: Ctx, *, blocks_working: bool = True) -> Decimal:
 
 def transient_violations(ctx: Ctx) -> list[str]:
     """What must hold at *every* scheduling point, not only once settled:
-    one working entry per symbol, attempts within max_attempts, never
+    one working entry per side, attempts within max_attempts, never
     reversed, and (with a ledger) never more entries than the cash covers."""
-    out: list[str] = []
-    for s in ctx.syms:
-        side = s.state.setup.side
-        entries = [o for o in s.raw.orders.values() if o.request.action is side]
-        live = [o.order_id for o in entries if o.status.is_working]
-        if len(live) > 1:
-            out.append(f"P1 {s.name}: working entries {live} at once")
-        if len(entries) > s.state.config.max_attempts:
-            out.append(
-                f"P1 {s.name}: {len(entries)} entries placed, "
-                f"max_attempts {s.state.config.max_attempts}"
-            )
-        if net_position(s.raw, side) < 0:
-            out.append(f"reversed {s.name}: net {net_position(s.raw, side)}")
+    out = [f"{s.name}: {v}" for s in ctx.syms for v in transient(s.raw, s.state)]
     if ctx.cash is not None:
         committed = working_margin(ctx) + open_margin(ctx)
         if committed > ctx.cash:
@@ -311,8 +291,8 @@ def check(ctx: Ctx) -> None:
         placed = [
             o.order_id
             for s in ctx.syms
-            for o in s.raw.orders.values()
-            if o.request.action is s.state.setup.side and (o.status.is_working or o.filled)
+            for o in entry_orders(s.raw, s.state)
+            if o.status.is_working or o.filled
         ]
         if len(placed) != expect:
             found.append(f"P5: {len(placed)} entries live or filled, cash covers exactly {expect}")

@@ -1,7 +1,8 @@
-"""Every race of shared/seeds, explored: the real SymbolState must hold every
-property over every schedule in the bound (exhaustive, preemption bound 2)
-and over 500 PCT schedules; the naive variants must be caught, with a
-failing schedule that replays deterministically.
+"""Every race of shared/seeds, explored: the real executor, with every
+strategy the race applies to, must hold every property over every schedule
+in the bound (exhaustive, preemption bound 2) and over 500 PCT schedules;
+the naive variants must be caught, with a failing schedule that replays
+deterministically.
 
 Numbers per race (schedules, time, shortest failing naive schedule) are in
 RESULTS.md, written by ``python -m tests.interleavings.report``.
@@ -18,18 +19,18 @@ PCT_SEED = 20261120
 BOUND = 2
 
 
-def _real(race):
+def _real(race, play):
     marks = [pytest.mark.xfail(strict=True, reason=race.real_bug)] if race.real_bug else []
-    return pytest.param(race, id=race.key, marks=marks)
+    return pytest.param(race, play, id=f"{race.key}-{play}", marks=marks)
 
 
-REAL = [_real(r) for r in RACES]
+REAL = [_real(r, p) for r in RACES for p in r.plays]
 ALL = [pytest.param(r, id=r.key) for r in RACES]
 
 
-@pytest.mark.parametrize("race", REAL)
-def test_real_holds_every_property_exhaustive(race):
-    result = explore(race.scenario(race.real), strategy=exhaustive(preemption_bound=BOUND))
+@pytest.mark.parametrize("race,play", REAL)
+def test_real_holds_every_property_exhaustive(race, play):
+    result = explore(race.scenario(race.real, play), strategy=exhaustive(preemption_bound=BOUND))
     print(race.key, result.summary())
     result.assert_ok()
     assert result.exhausted, "the bounded space was not covered"
@@ -37,10 +38,10 @@ def test_real_holds_every_property_exhaustive(race):
     assert result.schedules_run > 2
 
 
-@pytest.mark.parametrize("race", REAL)
-def test_real_holds_every_property_pct(race):
+@pytest.mark.parametrize("race,play", REAL)
+def test_real_holds_every_property_pct(race, play):
     strategy = pct(depth=race.pct_depth, runs=race.pct_runs, seed=PCT_SEED)
-    result = explore(race.scenario(race.real), strategy=strategy)
+    result = explore(race.scenario(race.real, play), strategy=strategy)
     print(race.key, result.summary())
     result.assert_ok()
     assert result.schedules_run == race.pct_runs + 1  # + the calibration run

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from strategies.strat80_20.symbol_state import SymbolState
 
 from live.broker import Action
 from live.ledger import BuyingPowerLedger
 from live.testing import FailureKind, explore, replay
-from strategies.strat80_20.symbol_state import SymbolState
 from tests.core.helpers import T0, D, make_state, trigger_and_enter
 from tests.interleavings.catalogue import (
     BY_KEY,

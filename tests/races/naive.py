@@ -17,12 +17,24 @@ The bugs, each one of the incident report's:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from live.broker import BrokerError, OrderRequest, OrderStatus, OrderUpdate, PriceType
+from live.execution import Phase
 from live.ticks import round_to_tick
-from strategies.strat80_20.symbol_state import Phase, StateView
+
+
+@dataclass(frozen=True)
+class NaiveView:
+    phase: Phase
+    entries_today: int
+    entry_id: str | None
+    sl_id: str | None
+    exit_id: str | None
+    position_qty: int
+    stop_price: Decimal | None
 
 
 class NaiveSymbolState:
@@ -50,35 +62,24 @@ class NaiveSymbolState:
 
     # --- the real class's public surface --------------------------------------
 
-    def view(self) -> StateView:
+    def view(self) -> NaiveView:
         phase = (
             Phase.DONE
             if self.done
-            else Phase.IN_POSITION
+            else Phase.HOLDING
             if self.in_position
-            else Phase.ENTRY_PENDING
+            else Phase.ENTERING
             if self.entry_order_id
-            else Phase.TRIGGERED
-            if self.triggered
-            else Phase.WAITING
+            else Phase.FLAT
         )
-        return StateView(
-            symbol=self.symbol,
+        return NaiveView(
             phase=phase,
             entries_today=self.entries_today,
             entry_id=self.entry_order_id,
             sl_id=self.sl_order_id,
             exit_id=None,
             position_qty=self.position_qty,
-            avg_price=self.avg_price,
             stop_price=self.stop_loss,
-            sl_qty=self.position_qty if self.sl_order_id else 0,
-            pending_retry=self.pending_retry,
-            realized_pnl=Decimal(0),
-            fills=0,
-            exits=0,
-            orders_placed=0,
-            orders_rejected=0,
         )
 
     def working_order_ids(self):

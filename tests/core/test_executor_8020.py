@@ -1,4 +1,4 @@
-"""SymbolState's single-threaded behaviour: the state machine end to end."""
+"""The executor running the 80-20, single-threaded: the whole lifecycle end to end."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from datetime import timedelta
 import pytest
 
 from live.broker import OrderStatus, PriceType
+from live.execution import Phase, SlotState
 from live.ledger import BuyingPowerLedger
 from live.ticks import is_tick_multiple
-from strategies.strat80_20.symbol_state import Phase
 from tests.core.helpers import T0, D, at, make_state, trigger_and_enter
 
 
 def test_long_day_trigger_entry_stop_trail_stopout_reentry_cutoff():
     state, broker = make_state()
     state.process_tick(D("100.50"), T0)
-    assert state.view().phase is Phase.WAITING
+    assert state.view().phase is Phase.FLAT and state.view().strategy_state == "waiting"
     entry_id = trigger_and_enter(state, broker)
     v = state.view()
-    assert v.phase is Phase.ENTRY_PENDING and v.entries_today == 1 and v.entry_id == entry_id
+    assert v.phase is Phase.ENTERING and v.entries_today == 1 and v.entry_id == entry_id
     entry = broker.orders[entry_id].request
     assert entry.action.value == "BUY" and entry.trigger_price == D("100.00")
     assert entry.price_type is PriceType.SL_M
@@ -27,7 +27,7 @@ def test_long_day_trigger_entry_stop_trail_stopout_reentry_cutoff():
     # Fill: a protective SELL stop at the day's low less one tick.
     state.on_order_update(broker.fill(entry_id, price=D("100.00")), T0)
     v = state.view()
-    assert v.phase is Phase.IN_POSITION and v.position_qty == 10
+    assert v.phase is Phase.HOLDING and v.position_qty == 10
     stops = broker.working("SELL")
     assert len(stops) == 1
     assert stops[0].request.trigger_price == D("99.65")  # low 99.70 - 0.05
@@ -44,11 +44,11 @@ def test_long_day_trigger_entry_stop_trail_stopout_reentry_cutoff():
     # Stopped out: back to TRIGGERED, and a re-entry once price rests below the entry.
     state.on_order_update(broker.fill(v.sl_id, price=D("100.35")), T0 + timedelta(minutes=3))
     v = state.view()
-    assert v.phase is Phase.TRIGGERED and v.position_qty == 0
+    assert v.phase is Phase.FLAT and v.strategy_state == "triggered" and v.position_qty == 0
     assert v.realized_pnl == D("3.50")
     state.process_tick(D("99.90"), T0 + timedelta(minutes=4))
     v = state.view()
-    assert v.entries_today == 2 and v.phase is Phase.ENTRY_PENDING
+    assert v.entries_today == 2 and v.phase is Phase.ENTERING
     second = v.entry_id
     # The cutoff cancels the working entry and ends the day.
     state.process_tick(D("99.90"), at(15, 15))
@@ -102,7 +102,7 @@ def test_stale_entry_cancelled_after_timeout():
     assert broker.orders[entry_id].status is OrderStatus.CANCELLED
     state.on_order_update(broker.set_status(entry_id, OrderStatus.CANCELLED), T0)
     v = state.view()
-    assert v.phase is Phase.TRIGGERED and v.entry_id is None
+    assert v.phase is Phase.FLAT and v.entry_id is None
 
 
 def test_rejected_stop_retries_then_exits_at_market():
@@ -154,7 +154,7 @@ def test_ledger_reservation_refuses_entry_without_buying_power():
     state.process_tick(D("99.70"), T0)
     assert broker.count("place_order") == 0
     v = state.view()
-    assert v.entries_today == 0 and v.phase is Phase.TRIGGERED
+    assert v.entries_today == 0 and v.phase is Phase.FLAT
 
 
 def test_ledger_reservation_consumed_on_fill_and_released_on_cancel():
@@ -235,7 +235,7 @@ def test_ambiguous_stop_is_adopted_from_the_book_never_doubled():
     broker.place_order = lost_reply
     state.on_order_update(broker.fill(entry_id), T0)
     broker.place_order = real_place
-    assert repr(state.view().sl_id) == "UNCONFIRMED"
+    assert state.view().sl_state is SlotState.UNCONFIRMED
     state.poll(T0)  # no second stop while it may exist
     assert len(broker.working("SELL")) == 1
     [stop] = broker.working("SELL")
