@@ -1,5 +1,5 @@
-"""Cost of the tick hot path: SymbolState.process_tick with its lock
-discipline vs the naive lock-free variant, on ticks that change nothing
+"""Cost of the tick hot path: SymbolExecutor.process_tick (the 80-20 on the
+executor, with its lock discipline) vs the naive lock-free variant, on ticks that change nothing
 (the common case: price moving between trigger and entry, or a position
 whose stop does not need to move).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategies.strat80_20.symbol_state import SymbolState  # noqa: E402
+from live.execution import SymbolExecutor  # noqa: E402
 from tests.core.helpers import T0, D, make_state  # noqa: E402
 from tests.races.naive import NaiveSymbolState  # noqa: E402
 
@@ -40,7 +40,7 @@ def main() -> None:
     rows = {}
     for name, cls in (
         ("naive (no lock, baseline)", NaiveSymbolState),
-        ("SymbolState", SymbolState),
+        ("SymbolExecutor", SymbolExecutor),
     ):
         samples = [run(cls) for _ in range(REPEAT)]
         rows[name] = statistics.median(samples)
@@ -48,7 +48,7 @@ def main() -> None:
     print(f"process_tick, {N} ticks x {REPEAT} runs, median ns per tick")
     for name, ns in rows.items():
         print(f"  {name:28s} {ns:10.0f} ns   x{ns / base:5.2f}")
-    print(f"  ticks/s one symbol can absorb: {1e9 / rows['SymbolState']:,.0f}")
+    print(f"  ticks/s one symbol can absorb: {1e9 / rows['SymbolExecutor']:,.0f}")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,40 @@ DEFAULT_EXIT_CUTOFF = time(15, 15)
 
 
 def require_aware(ts: datetime, field_name: str = "timestamp") -> datetime:
+    if ts.tzinfo is IST:  # the common case on the tick path: nothing to convert
+        return ts
     if ts.tzinfo is None or ts.tzinfo.utcoffset(ts) is None:
         raise ValueError(f"{field_name}: {ts!r} has no timezone; give an aware datetime (IST)")
     return ts.astimezone(IST)
+
+
+@dataclass(frozen=True)
+class _DayBounds:
+    trading: bool
+    open: datetime
+    close: datetime
+    entry_start: datetime
+    entry_end: datetime
+    cutoff: datetime
+
+
+def _day_bounds(session: MarketSession, day: date) -> _DayBounds:
+    cached = session._bounds.get(day)
+    if cached is not None:
+        return cached
+
+    def at(t: time) -> datetime:
+        return datetime.combine(day, t, tzinfo=IST)
+
+    bounds = session._bounds[day] = _DayBounds(
+        session.is_trading_day(day),
+        at(session.open),
+        at(session.close),
+        at(session.entry_start),
+        at(session.entry_end),
+        at(session.exit_cutoff),
+    )
+    return bounds
 
 
 class Clock(Protocol):
@@ -106,6 +137,9 @@ class MarketSession:
     entry_end: time = time(15, 0)
     exit_cutoff: time = DEFAULT_EXIT_CUTOFF
     holidays: frozenset[date] = field(default_factory=frozenset)
+    # Per-day boundaries, filled on first use (a dict write is atomic under
+    # the GIL; two threads computing the same day store equal values).
+    _bounds: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (self.pre_open <= self.open < self.close):
@@ -123,27 +157,25 @@ class MarketSession:
     def is_trading_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in self.holidays
 
-    def _at(self, ts: datetime, t: time) -> datetime:
+    def _day(self, ts: datetime) -> _DayBounds:
+        """The day's boundaries as aware datetimes, computed once per day
+        (these checks run on every tick)."""
         ts = require_aware(ts)
-        return datetime.combine(ts.date(), t, tzinfo=IST)
+        return _day_bounds(self, ts.date())
 
     def is_open(self, ts: datetime) -> bool:
         ts = require_aware(ts)
-        return self.is_trading_day(ts.date()) and self._at(ts, self.open) <= ts < self._at(
-            ts, self.close
-        )
+        b = self._day(ts)
+        return b.trading and b.open <= ts < b.close
 
     def in_entry_window(self, ts: datetime) -> bool:
         ts = require_aware(ts)
-        return (
-            self.is_trading_day(ts.date())
-            and self._at(ts, self.entry_start) <= ts < self._at(ts, self.entry_end)
-            and ts < self._at(ts, self.exit_cutoff)
-        )
+        b = self._day(ts)
+        return b.trading and b.entry_start <= ts < b.entry_end and ts < b.cutoff
 
     def past_exit_cutoff(self, ts: datetime) -> bool:
         ts = require_aware(ts)
-        return ts >= self._at(ts, self.exit_cutoff)
+        return ts >= self._day(ts).cutoff
 
     def cutoff_at(self, day: date) -> datetime:
         return datetime.combine(day, self.exit_cutoff, tzinfo=IST)

@@ -22,13 +22,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from live.app import Connection, run
 from live.broker import Action, OrderStatus
 from live.clock import IST, ReplayClock
 from live.config import parse_config
 from live.journal import IntentState, Journal
 from live.sim import FaultPlan, SimDay, SimServer, Simulator
 from live.sim.models import EventKind
-from live.app import Connection, run
 from strategies import REGISTRY
 
 DAY = date(2026, 11, 20)  # a Friday, not an NSE holiday

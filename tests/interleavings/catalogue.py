@@ -24,13 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from live.broker import OrderStatus, TransientBrokerError
+from live.broker import Action, OrderStatus, TransientBrokerError
 from live.execution import SymbolExecutor
 from live.ledger import BuyingPowerLedger
 from live.testing import Event, Scenario
 from tests.core.helpers import T0, D, at
 from tests.interleavings.harness import (
     Ctx,
+    Sym,
+    book_cycle,
     broker_funds,
     deliver,
     enter,
@@ -45,7 +47,8 @@ from tests.interleavings.harness import (
     working,
 )
 from tests.interleavings.naive_ledger import NaiveLedgerSymbolState
-from tests.plays import PLAY_8020, PLAYS, Play
+from tests.interleavings.naive_oco import NaiveOcoState
+from tests.plays import PLAY_8020, PLAY_ORB, PLAYS, Play
 from tests.races.naive import NaiveSymbolState
 
 S = timedelta(seconds=1)
@@ -388,6 +391,60 @@ def bp_same_bar_three(cls: type, play: Play = PLAY_8020) -> Scenario:
     return scenario_of(ctx, {f"feed-{s.name.split(':')[1]}": worker(s.state) for s in syms})
 
 
+# --- OCO: two-sided entries ----------------------------------------------------------
+
+ORB_BUY_FILL, ORB_SELL_FILL = D("101.05"), D("99.95")
+
+
+def _both_entries(cls: type, play: Play) -> tuple[Sym, str, str]:
+    sym = new_symbol(cls, play=play)
+    sym.state.process_tick(play.trigger, T0)  # inside the range: both stops go in
+    [buy] = working(sym.raw, Action.BUY)
+    [sell] = working(sym.raw, Action.SELL)
+    return sym, buy.order_id, sell.order_id
+
+
+def oco_both_fill(cls: type, play: Play = PLAY_ORB) -> Scenario:
+    """OCO: a fast market runs through both levels in one tick; the buy
+    side's fill reaches the symbol's worker (feed), the sell side's the
+    poller's orderbook. Whatever the order: at most one position, the other
+    entry cancelled or its fill offset and flattened, never a stop left on a
+    flat book."""
+    sym, buy, sell = _both_entries(cls, play)
+    t = T0 + S
+    ctx = Ctx([sym], settle_at=t + M)
+    ctx.after.append(lambda: book_cycle(sym, t + M))
+
+    def feed():
+        deliver(sym, exchange_fill(sym, buy, ORB_BUY_FILL), t)
+
+    def poller():
+        deliver(sym, exchange_fill(sym, sell, ORB_SELL_FILL), t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
+def oco_fill_during_fill(cls: type, play: Play = PLAY_ORB) -> Scenario:
+    """OCO: the buy side fills and its worker handles it (stop, cancel the
+    sell side); the sell side fills at the exchange somewhere inside that
+    handling - before the cancel, while it is in flight, after it. Nobody
+    pushes the sell fill: the symbol must learn it from the failed cancel or
+    the next orderbook, and protect and flatten what it opened."""
+    sym, buy, sell = _both_entries(cls, play)
+    t = T0 + S
+    ctx = Ctx([sym], settle_at=t + M)
+    ctx.after.append(lambda: book_cycle(sym, t + M))
+
+    def feed():
+        deliver(sym, exchange_fill(sym, buy, ORB_BUY_FILL), t)
+
+    def poller():
+        exchange_fill(sym, sell, ORB_SELL_FILL)
+        sym.state.poll(t)
+
+    return scenario_of(ctx, {"feed": feed, "poller": poller})
+
+
 # --- the catalogue ------------------------------------------------------------------
 
 
@@ -410,8 +467,10 @@ class Race:
     # ledger use books cash after placing, and a refresh wipes that).
     naive_needs_race: bool = True
 
-    def scenario(self, cls: type, play: Play = PLAY_8020) -> Callable[[], Scenario]:
-        return lambda: self.build(cls, play)
+    def scenario(self, cls: type, play: Play | None = None) -> Callable[[], Scenario]:
+        """Scenarios for ``cls`` with ``play`` (default: the race's first)."""
+        chosen = play or self.plays[0]
+        return lambda: self.build(cls, chosen)
 
 
 # Real bugs the explorer found, kept as the record of what the regression
@@ -490,5 +549,15 @@ RACES: tuple[Race, ...] = (
         plays=BP_PLAYS,
     ),
 )
+
+RACES += (
+    Race("oco-both", "OCO: both sides fill in one tick", oco_both_fill, naive=NaiveOcoState,
+         plays=(PLAY_ORB,)),
+    # The naive code also fails when side B fills before side A's fill is
+    # handled at all (no thread switch needed): cancel-and-forget drops B's
+    # fill either way.
+    Race("oco-during", "OCO: side B fills during side A's fill handling", oco_fill_during_fill,
+         naive=NaiveOcoState, plays=(PLAY_ORB,), naive_needs_race=False),
+)  # fmt: skip
 
 BY_KEY = {r.key: r for r in RACES}

@@ -158,6 +158,14 @@ def fill_market_orders(sym: Sym, ts: datetime) -> None:
             sym.state.on_order_update(sym.raw.fill(o.order_id, price=sym.play.stop_fill), ts)
 
 
+def book_cycle(sym: Sym, ts: datetime) -> None:
+    """One poller cycle's orderbook: every row handed to the state (a state
+    drops what it has seen; an order it lost track of is in there too)."""
+    for u in sym.raw.orderbook():
+        sym.state.on_order_update(u, ts)
+    sym.state.book_seen(ts)
+
+
 def settle(sym: Sym, ts: datetime) -> None:
     """What the next poll cycles do: deliver the broker's pushed updates
     (cancel confirmations), fill market exits, and let the poller run."""

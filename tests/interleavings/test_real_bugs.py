@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from strategies.strat80_20.symbol_state import SymbolState
 
 from live.broker import Action
+from live.execution import SymbolExecutor
 from live.ledger import BuyingPowerLedger
 from live.testing import FailureKind, explore, replay
 from tests.core.helpers import T0, D, make_state, trigger_and_enter
@@ -45,7 +45,7 @@ def test_reported_schedule_holds_every_property(key):
 
 
 def test_positionbook_ahead_of_fill_counts_the_fill_once():
-    state, broker = make_state(SymbolState)
+    state, broker = make_state(SymbolExecutor)
     entry = trigger_and_enter(state, broker)
     fill = broker.fill(entry, price=D("100.00"))  # filled; the feed is slow to say so
     state.sync_position(10, T0 + 5 * S)  # the positionbook already shows it...
@@ -57,7 +57,7 @@ def test_positionbook_ahead_of_fill_counts_the_fill_once():
 
 def test_funds_reply_after_fill_applied_before_consume():
     ledger = BuyingPowerLedger(D("300"))
-    state, broker = make_state(SymbolState, ledger=ledger)
+    state, broker = make_state(SymbolExecutor, ledger=ledger)
     entry = trigger_and_enter(state, broker)  # reserves 100.00 x 10 x 0.2 = 200
     fill = broker.fill(entry, price=D("100.00"))
     epoch = ledger.epoch
@@ -68,7 +68,7 @@ def test_funds_reply_after_fill_applied_before_consume():
 
 def test_funds_reply_after_exit_applied_before_credit():
     ledger = BuyingPowerLedger(D("400"))
-    state, broker = make_state(SymbolState, ledger=ledger)
+    state, broker = make_state(SymbolExecutor, ledger=ledger)
     entry = trigger_and_enter(state, broker)
     state.on_order_update(broker.fill(entry, price=D("100.00")), T0)  # 200 consumed
     [stop] = broker.working(Action.SELL.value)
@@ -81,7 +81,7 @@ def test_funds_reply_after_exit_applied_before_credit():
 
 def test_refresh_while_an_entry_works():
     ledger = BuyingPowerLedger(D("300"))
-    state, broker = make_state(SymbolState, ledger=ledger)
+    state, broker = make_state(SymbolExecutor, ledger=ledger)
     trigger_and_enter(state, broker)  # reserves 200; the broker blocks 200 for it
     ledger.refresh(D("100"), epoch=ledger.epoch)  # the simulator's figure: 300 - 200
     assert ledger.available() == D("100")

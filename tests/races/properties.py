@@ -16,6 +16,11 @@ from live.ticks import is_tick_multiple
 STOP_TYPES = (PriceType.SL, PriceType.SL_M)
 
 
+def single_setup(state):
+    """The 80-20 setup behind ``state`` (None for a two-sided strategy)."""
+    return getattr(state, "setup", None) or getattr(getattr(state, "strategy", None), "setup", None)
+
+
 def single_side(state) -> Action | None:
     """The one side a single-sided strategy enters on; None for two-sided."""
     setup = getattr(state, "setup", None) or getattr(
@@ -30,6 +35,9 @@ def role_of(state, order) -> Role | None:
     if st is not None:
         rec = st.orders.get(order.order_id)
         return rec.role if rec is not None else None
+    roles = getattr(state, "roles", None)  # a naive two-sided variant's own record
+    if roles is not None:
+        return roles.get(order.order_id)
     if order.request.action is single_side(state):
         return Role.ENTRY
     return Role.STOP if order.request.price_type in STOP_TYPES else Role.EXIT
@@ -89,7 +97,8 @@ def violations(broker, state, *, settled: bool = True) -> list[str]:
                        f"{[(o.order_id, o.request.action.value, o.request.quantity) for o in stops]}")  # fmt: skip
     if settled and net == 0 and closing:
         out.append(f"P2: flat but stop/exit orders still working: {[o.order_id for o in closing]}")
-    tick = state.st.tick if hasattr(state, "st") else state.setup.tick
+    tick = state.st.tick if hasattr(state, "st") else getattr(state, "tick", None)
+    tick = tick if tick is not None else single_setup(state).tick
     # P3: prices on the grid.
     for o in orders:
         for price in (o.request.price, o.request.trigger_price):

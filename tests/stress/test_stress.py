@@ -1,7 +1,9 @@
 """Real-thread stress: no scheduler, the OS and the GIL pick the interleavings.
 
 Four symbols share one BuyingPowerLedger with cash for two entries at once.
-Each symbol has the engine's two threads hammering its real SymbolState:
+Each symbol has the engine's two threads hammering its real executor, once
+with each shipped strategy (tests/plays.py: the 80-20 and the two-sided
+opening-range breakout):
 
 * feed: random-walk ticks (trigger, resting, through the entry, trailing,
   back down), and the order stream: the exchange's fills, partial fills,
@@ -40,21 +42,19 @@ from decimal import Decimal
 import pytest
 
 from live.broker import (
-    Action,
     BrokerError,
     OrderStatus,
     OrderUpdate,
     PriceType,
     TransientBrokerError,
 )
-from live.clock import MarketSession
+from live.execution import SymbolExecutor
 from live.ledger import BuyingPowerLedger
-from strategies.strat80_20.setup import Penetration, SetupRules, find_setup
-from strategies.strat80_20.symbol_state import StrategyConfig, SymbolState
-from tests.core.helpers import T0, TODAY, D, at
-from tests.fakes import FakeBroker, long_bar
+from tests.core.helpers import T0, D, at
+from tests.fakes import FakeBroker
+from tests.plays import PLAY_8020, PLAYS, Play
 from tests.races.naive import NaiveSymbolState
-from tests.races.properties import violations
+from tests.races.properties import entry_orders, net_of, transient, violations
 
 SYMBOLS = ("SBIN", "INFY", "TCS", "RELIANCE")
 FEED_OPS = 700  # per symbol and day; each symbol is done for the day well before
@@ -63,8 +63,6 @@ QTY = 10
 MARGIN = D("100.00") * QTY * D("0.2")  # one entry's margin (buy stop 100.00)
 CASH = 2 * MARGIN + D("50")  # two entries at once, never three
 JOIN = 60.0  # seconds; a thread still alive then is a hang, not a slow run
-SESSION = MarketSession()
-RULES = SetupRules(penetration=Penetration("ticks", D(5)))
 TICK = D("0.05")
 
 
@@ -101,12 +99,10 @@ class StressBroker(FakeBroker):
         with self._lock:
             return [oid for oid, o in self.orders.items() if o.status.is_working]
 
-    def net(self, side: Action) -> int:
+    def net(self) -> int:
+        """Signed net position (long > 0), as a positionbook shows it."""
         with self._lock:
-            orders = list(self.orders.values())
-        bought = sum(o.filled for o in orders if o.request.action is side)
-        sold = sum(o.filled for o in orders if o.request.action is side.opposite)
-        return bought - sold
+            return net_of(list(self.orders.values()))
 
 
 class Clock:
@@ -129,7 +125,7 @@ class Clock:
 @dataclass
 class Symbol:
     name: str
-    state: SymbolState
+    state: SymbolExecutor
     raw: StressBroker
     clock: Clock = field(default_factory=Clock)
     updates: deque = field(default_factory=lambda: deque(maxlen=40))  # for stale replays
@@ -138,16 +134,16 @@ class Symbol:
     peers: list = field(default_factory=list)  # every symbol sharing the account
 
 
-def build(cls: type = SymbolState, cash: Decimal = CASH) -> tuple[list[Symbol], BuyingPowerLedger]:
+def build(
+    play: Play, cls: type = SymbolExecutor, cash: Decimal = CASH
+) -> tuple[list[Symbol], BuyingPowerLedger]:
     ledger = BuyingPowerLedger(cash)
     out = []
     for name in SYMBOLS:
-        setup = find_setup(f"NSE:{name}", long_bar(TODAY - timedelta(days=1)), TICK, RULES)
-        cfg = StrategyConfig(
-            quantity=QTY, max_attempts=MAX_ATTEMPTS, entry_timeout=timedelta(minutes=3)
-        )
         raw = StressBroker()
-        out.append(Symbol(name, cls(setup, raw, cfg, SESSION, ledger=ledger), raw))
+        state, _ = play.build(cls, name, raw, ledger=ledger, quantity=QTY,
+                              max_attempts=MAX_ATTEMPTS, entry_timeout=timedelta(minutes=3))  # fmt: skip
+        out.append(Symbol(name, state, raw))
     for sym in out:
         sym.peers = out
     return out, ledger
@@ -158,18 +154,17 @@ def committed(peers: list[Symbol]) -> Decimal:
     positions, every symbol (fills are at the trigger, 100.00)."""
     total = Decimal(0)
     for sym in peers:
-        side = sym.state.setup.side
         rate = sym.state.config.margin_rate
         with sym.raw._lock:
-            orders = list(sym.raw.orders.values())
-        for o in orders:
-            if o.request.action is side and o.status.is_working:
-                total += (
-                    (o.request.trigger_price or D("100.00"))
-                    * (o.request.quantity - o.filled)
-                    * rate
-                )
-        total += max(sym.raw.net(side), 0) * D("100.00") * rate
+            for o in entry_orders(sym.raw, sym.state):
+                if o.status.is_working:
+                    left = o.request.quantity - o.filled
+                    total += (o.request.trigger_price or D("100.00")) * left * rate
+            net = net_of(list(sym.raw.orders.values()))
+            held = [o for o in entry_orders(sym.raw, sym.state) if o.filled]
+        if net and held:
+            price = max(o.request.trigger_price for o in held)
+            total += abs(net) * price * rate
     return total
 
 
@@ -177,18 +172,8 @@ def committed(peers: list[Symbol]) -> Decimal:
 
 
 def always(sym: Symbol, ledger: BuyingPowerLedger) -> list[str]:
-    side = sym.state.setup.side
     with sym.raw._lock:
-        orders = list(sym.raw.orders.values())
-    entries = [o for o in orders if o.request.action is side]
-    live = [o.order_id for o in entries if o.status.is_working]
-    out = []
-    if len(live) > 1:
-        out.append(f"{sym.name}: working entries {live} at once")
-    if len(entries) > MAX_ATTEMPTS:
-        out.append(f"{sym.name}: {len(entries)} entries placed, max_attempts {MAX_ATTEMPTS}")
-    if sym.raw.net(side) < 0:
-        out.append(f"{sym.name}: reversed, net {sym.raw.net(side)}")
+        out = [f"{sym.name}: {v}" for v in transient(sym.raw, sym.state)]
     # P5 from the broker's side: what our orders and positions tie up never
     # exceeds the account (sampled symbol by symbol, so never over-stated).
     tied = committed(sym.peers)
@@ -297,7 +282,7 @@ def poller(sym: Symbol, ledger, seed: int, failures: Failures, stop: threading.E
             for u in sym.raw.drain():
                 sym.updates.append(u)
                 sym.state.on_order_update(u, ts)
-            sym.state.sync_position(sym.raw.net(sym.state.setup.side), ts)
+            sym.state.sync_position(sym.raw.net(), ts)
             sym.state.poll(ts)
             if rng.random() < 0.2:
                 for oid, _role in sym.state.working_order_ids():
@@ -337,12 +322,14 @@ def settle(sym: Symbol, ts, *, finish_partials: bool) -> None:
             sym.state.on_order_update(u, ts)
         for u in sym.raw.drain():
             sym.state.on_order_update(u, ts)
-        sym.state.sync_position(sym.raw.net(sym.state.setup.side), ts)
+        sym.state.sync_position(sym.raw.net(), ts)
         sym.state.poll(ts)
 
 
-def run(seed: int, cls: type = SymbolState) -> tuple[list[Symbol], BuyingPowerLedger, list[str]]:
-    syms, ledger = build(cls)
+def run(
+    seed: int, play: Play = PLAY_8020, cls: type = SymbolExecutor
+) -> tuple[list[Symbol], BuyingPowerLedger, list[str]]:
+    syms, ledger = build(play, cls)
     failures = Failures()
     stop = threading.Event()
     threads = []
@@ -377,9 +364,10 @@ def report(seed: int, problems: list[str], syms: list[Symbol]) -> str:
 SEEDS = tuple(range(1, 9))  # eight trading days
 
 
+@pytest.mark.parametrize("play", PLAYS, ids=str)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_stress_symbols_share_a_ledger(seed):
-    syms, ledger, problems = run(seed)
+def test_stress_symbols_share_a_ledger(seed, play):
+    syms, ledger, problems = run(seed, play)
     assert not problems, report(seed, problems, syms)
 
     # Settled before the cutoff: every property from the broker's book.
@@ -398,9 +386,8 @@ def test_stress_symbols_share_a_ledger(seed):
         sym.state.process_tick(D("100.00"), cutoff)
         settle(sym, cutoff, finish_partials=True)
     for sym in syms:
-        side = sym.state.setup.side
-        if sym.raw.net(side) != 0:
-            problems.append(f"{sym.name}: P7 not flat after the cutoff: net {sym.raw.net(side)}")
+        if sym.raw.net() != 0:
+            problems.append(f"{sym.name}: P7 not flat after the cutoff: net {sym.raw.net()}")
         if sym.raw.working_ids():
             left = [
                 (o.order_id, o.request.action.value, o.request.price_type.value, o.status.value)
@@ -420,7 +407,7 @@ def test_stress_symbols_share_a_ledger(seed):
 
     # The run really exercised the engine (else it proves nothing).
     placed = [o for s in syms for o in s.raw.orders.values()]
-    entries = [o for o in placed if o.request.action is Action.BUY]
+    entries = [o for s in syms for o in entry_orders(s.raw, s.state)]
     print(
         f"seed {seed}: {len(placed)} orders, {len(entries)} entries, "
         f"{sum(1 for o in entries if o.filled)} filled, "
@@ -428,7 +415,7 @@ def test_stress_symbols_share_a_ledger(seed):
     )
     assert len(entries) >= len(SYMBOLS)
     assert any(o.filled for o in entries)
-    assert any(o.request.action is Action.SELL and o.filled for o in placed)
+    assert any(o.filled for o in placed if o not in entries)  # stops or exits filled too
 
 
 def test_stress_catches_the_naive_state():
@@ -436,7 +423,7 @@ def test_stress_catches_the_naive_state():
     shared/seeds/003 (tests/races/naive.py) under the same load."""
     caught = []
     for seed in SEEDS[:3]:
-        syms, ledger, problems = run(seed, NaiveSymbolState)
+        syms, ledger, problems = run(seed, PLAY_8020, NaiveSymbolState)
         if not problems:
             for sym in syms:
                 settle(sym, at(14, 0), finish_partials=True)
@@ -450,9 +437,8 @@ def test_cutoff_releases_the_reservation_of_a_pending_retry():
     """Found by this stress test (fixed): the cutoff dropped a pending entry
     retry without releasing the reservation its failed placement took."""
     ledger = BuyingPowerLedger(D("300"))
-    setup = find_setup("NSE:SBIN", long_bar(TODAY - timedelta(days=1)), TICK, RULES)
     raw = StressBroker()
-    state = SymbolState(setup, raw, StrategyConfig(quantity=QTY), SESSION, ledger=ledger)
+    state, _ = PLAY_8020.build(SymbolExecutor, "SBIN", raw, ledger=ledger, quantity=QTY)
     raw.fail_next("place_order", TransientBrokerError("HTTP 500", code=500))
     state.process_tick(D("99.70"), T0)  # reserved 200, placement failed: retry pending
     state.process_tick(D("99.70"), at(15, 16))  # the cutoff drops the retry
