@@ -48,13 +48,19 @@ class Journal:
 
     @classmethod
     def open_for(
-        cls, path: str | Path, world: World, *, today: date, now: datetime | None = None
+        cls,
+        path: str | Path,
+        world: World,
+        *,
+        today: date,
+        now: datetime | None = None,
+        busy_timeout: float = 30.0,
     ) -> OpenedJournal:
         """The journal at ``path`` if it belongs to ``world``, else a fresh
         one with the old file moved aside; see ``live.journal.opening``."""
         from .opening import open_for
 
-        return open_for(path, world, today=today, now=now)
+        return open_for(path, world, today=today, now=now, busy_timeout=busy_timeout)
 
     @property
     def path(self) -> Path:

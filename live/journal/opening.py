@@ -17,7 +17,7 @@ from typing import NamedTuple
 from live.clock import require_aware
 
 from .journal import Journal
-from .rows import JournalUnreadableError
+from .rows import JournalInUseError, JournalUnreadableError
 from .store import is_corruption
 from .world import World
 
@@ -30,7 +30,12 @@ class OpenedJournal(NamedTuple):
 
 
 def open_for(
-    path: str | Path, world: World, *, today: date, now: datetime | None = None
+    path: str | Path,
+    world: World,
+    *,
+    today: date,
+    now: datetime | None = None,
+    busy_timeout: float = 30.0,
 ) -> OpenedJournal:
     """Open ``path`` for ``world`` (``today``: the engine's trading day;
     ``now``: when, for the moved-aside file's name; default the wall clock).
@@ -44,7 +49,9 @@ def open_for(
       aside, and a fresh journal started.
 
     A newer schema (``ValueError``) and a locked or failing disk
-    (``JournalWriteError``) are raised, never taken for another world.
+    (``JournalWriteError``) are raised, never taken for another world; a
+    file to move that another process still has open raises
+    ``JournalInUseError`` and stays where it is.
     """
     path = Path(path)
     if not isinstance(world, World):
@@ -54,25 +61,34 @@ def open_for(
     if now is not None:
         require_aware(now, "now")
     if not path.exists() or path.stat().st_size == 0:
-        j = Journal(path)
+        j = Journal(path, busy_timeout=busy_timeout)
         _record(j, world)
         return OpenedJournal(j, f"journal {path}: new, for {world}")
-    verdict = _judge(path, world, today)
+    verdict = _judge(path, world, today, busy_timeout)
     if isinstance(verdict, OpenedJournal):
         return verdict
     reason, why = verdict
+    if _sidecars(path):
+        # Our connection is closed; SQLite deletes -wal/-shm when the last
+        # one closes, so someone else still has the file open.
+        raise JournalInUseError(
+            f"journal {path} {why}, but another process has it open "
+            f"({', '.join(p.name for p in _sidecars(path))}): stop it first; nothing was moved"
+        )
     moved = move_aside(path, reason, now or datetime.now(UTC))
-    j = Journal(path)
+    j = Journal(path, busy_timeout=busy_timeout)
     _record(j, world)
     return OpenedJournal(
         j, f"journal {path} {why}: moved it to {moved.name} and started a fresh one for {world}"
     )
 
 
-def _judge(path: Path, world: World, today: date) -> OpenedJournal | tuple[str, str]:
+def _judge(
+    path: Path, world: World, today: date, busy_timeout: float
+) -> OpenedJournal | tuple[str, str]:
     """The journal to use, or (reason, why) it must be moved aside."""
     try:
-        j = Journal(path)
+        j = Journal(path, busy_timeout=busy_timeout)
     except JournalUnreadableError as e:
         return "corrupt", f"is not a readable journal ({e.detail})"
     try:
@@ -121,6 +137,10 @@ def _record(j: Journal, world: World) -> None:
     except BaseException:
         j.close()
         raise
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [p for p in (Path(str(path) + s) for s in _SIDECARS) if p.exists()]
 
 
 def move_aside(path: Path, reason: str, now: datetime) -> Path:

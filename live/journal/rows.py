@@ -109,3 +109,9 @@ class JournalUnreadableError(ValueError):
         super().__init__(f"journal {path}: not a usable SQLite journal ({detail})")
         self.path = path
         self.detail = detail
+
+
+class JournalInUseError(RuntimeError):
+    """``open_for`` found another world's journal still open in another
+    process: moving it aside under that process would let its SQLite
+    connection delete the fresh journal's WAL. Nothing was moved."""

@@ -5,26 +5,15 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from live.broker import Action, OrderStatus, OrderUpdate
 from live.journal import SCHEMA_VERSION, Journal, JournalUnreadableError
 
-from .helpers import at
+from .helpers import at, make_v1
 
-V1_DUMP = Path(__file__).parent / "data" / "journal_v1.sql"
 DAY = date(2026, 11, 20)
-
-
-def make_v1(path: Path) -> Path:
-    """The v1 file, rebuilt from its dump, in WAL mode as v1 left it."""
-    raw = sqlite3.connect(path)
-    raw.execute("PRAGMA journal_mode=WAL")
-    raw.executescript(V1_DUMP.read_text())
-    raw.close()
-    return path
 
 
 def test_the_fixture_is_schema_v1(tmp_path):
