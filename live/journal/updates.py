@@ -37,7 +37,7 @@ class _Stored:
     quantity: int
     price: str | None
     trigger_price: str | None
-    broker_ts: str | None
+    rejection_reason: str
 
 
 class Updates:
@@ -70,7 +70,7 @@ class Updates:
 def _load(c: sqlite3.Connection, order_id: str) -> _Stored | None:
     row = c.execute(
         """SELECT key, status, filled_quantity, priced_filled, average_price, action, quantity,
-                  price, trigger_price, broker_ts FROM orders WHERE order_id=?""",
+                  price, trigger_price, rejection_reason FROM orders WHERE order_id=?""",
         (order_id,),
     ).fetchone()
     if row is None:
@@ -83,7 +83,7 @@ def _load(c: sqlite3.Connection, order_id: str) -> _Stored | None:
         quantity=int(row[6]),
         price=row[7],
         trigger_price=row[8],
-        broker_ts=row[9],
+        rejection_reason=row[9],
     )
 
 
@@ -125,40 +125,39 @@ def _merge(
     # pending", count unknown) says nothing about fills, and dressing it up
     # as PARTIAL from what is known would let a stale row pass for news.
     status = effective_status(u, filled) if u.filled_quantity is not None else u.status
-    seen = replace(u, status=status, filled_quantity=filled, quantity=max(u.quantity, filled))
+    seen = u
+    if (status, filled) != (u.status, u.filled_quantity):
+        seen = replace(u, status=status, filled_quantity=filled, quantity=max(u.quantity, filled))
     if is_older(seen, known):
         return False
-    changed = False
-    now = t.isoformat()
+    cols: dict[str, object] = {}
     if filled > known.filled or (u.average_price > 0 and old.point.unpriced):
-        changed |= _apply_fills(c, u, old, filled, t)
-    status_moves = seen.status is not known.status
-    if status_moves:
-        c.execute(
-            "UPDATE orders SET status=?, updated_at=? WHERE order_id=?",
-            (seen.status.value, now, u.order_id),
-        )
-        changed = True
-    if u.rejection_reason:
-        cur = c.execute(
-            "UPDATE orders SET rejection_reason=? WHERE order_id=? AND rejection_reason!=?",
-            (u.rejection_reason, u.order_id, u.rejection_reason),
-        )
-        changed |= cur.rowcount > 0
+        cols.update(_apply_fills(c, u, old, filled, t))
+    if status is not known.status:
+        cols["status"] = status.value
+    if cols:
+        cols["updated_at"] = t.isoformat()
+    if u.rejection_reason and u.rejection_reason != old.rejection_reason:
+        cols["rejection_reason"] = u.rejection_reason
     if not known.status.is_terminal:
-        changed |= _apply_terms(c, u, old, filled, price, trigger)
-    if changed and u.timestamp is not None:
+        cols.update(_terms(u, old, filled, price, trigger))
+    if not cols:
+        return False
+    if u.timestamp is not None:
         # Kept for the record only: never used to order updates.
-        c.execute(
-            "UPDATE orders SET broker_ts=? WHERE order_id=?",
-            (u.timestamp.astimezone(IST).isoformat(), u.order_id),
-        )
-    return changed
+        cols["broker_ts"] = u.timestamp.astimezone(IST).isoformat()
+    c.execute(
+        f"UPDATE orders SET {', '.join(f'{col}=?' for col in cols)} WHERE order_id=?",
+        (*cols.values(), u.order_id),
+    )
+    return True
 
 
 def _apply_fills(
     c: sqlite3.Connection, u: OrderUpdate, old: _Stored, filled: int, t: datetime
-) -> bool:
+) -> dict[str, object]:
+    """Write the fill rows a cumulative report reveals; returns the order
+    columns that change with them."""
     point, piece = fill_slice(old.point, filled, u.average_price)
     if piece.repriced:
         # Units booked unpriced cost what this report says: the broker's
@@ -178,23 +177,17 @@ def _apply_fills(
             ),
         )  # fmt: skip
     if point == old.point:
-        return False
-    c.execute(
-        """UPDATE orders SET filled_quantity=?, priced_filled=?, average_price=?, updated_at=?
-           WHERE order_id=?""",
-        (point.filled, point.priced_filled, str(point.priced_average), t.isoformat(), u.order_id),
-    )
-    return True
+        return {}
+    return {
+        "filled_quantity": point.filled,
+        "priced_filled": point.priced_filled,
+        "average_price": str(point.priced_average),
+    }
 
 
-def _apply_terms(
-    c: sqlite3.Connection,
-    u: OrderUpdate,
-    old: _Stored,
-    filled: int,
-    price: str | None,
-    trigger: str | None,
-) -> bool:
+def _terms(
+    u: OrderUpdate, old: _Stored, filled: int, price: str | None, trigger: str | None
+) -> dict[str, object]:
     """A modification (a trailed stop's trigger, a changed quantity) is taken
     from any update that is not older; 0 or None means "not reported"."""
     wanted: dict[str, object] = {}
@@ -204,10 +197,4 @@ def _apply_terms(
         wanted["trigger_price"] = trigger
     if u.quantity and u.quantity >= filled and u.quantity != old.quantity:
         wanted["quantity"] = u.quantity
-    if not wanted:
-        return False
-    c.execute(
-        f"UPDATE orders SET {', '.join(f'{col}=?' for col in wanted)} WHERE order_id=?",
-        (*wanted.values(), u.order_id),
-    )
-    return True
+    return wanted
