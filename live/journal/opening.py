@@ -60,7 +60,8 @@ def open_for(
         raise ValueError(f"today: must be a datetime.date (the IST trading day), got {today!r}")
     if now is not None:
         require_aware(now, "now")
-    if not path.exists() or path.stat().st_size == 0:
+    # An empty file is new too, unless a WAL beside it may hold its data.
+    if not path.exists() or (path.stat().st_size == 0 and not _sidecars(path)):
         j = Journal(path, busy_timeout=busy_timeout)
         _record(j, world)
         return OpenedJournal(j, f"journal {path}: new, for {world}")

@@ -55,9 +55,7 @@ class Updates:
         with self._store.write(f"record_update({k}, {update.order_id})") as c:
             stored = _load(c, update.order_id)
             if stored is None:
-                _insert_unbound(c, update, k, t, price, trigger)
-                stored = _load(c, update.order_id)
-                assert stored is not None
+                stored = _insert_unbound(c, update, k, t, price, trigger)
                 _merge(c, update, stored, t, price, trigger)
                 return True
             if stored.key != k:
@@ -94,7 +92,7 @@ def _insert_unbound(
     t: datetime,
     price: str | None,
     trigger: str | None,
-) -> None:
+) -> _Stored:
     """First sight of an order, before its ``record_order``: the lowest state
     it can be in, so that the update itself is then merged like any other."""
     c.execute(
@@ -107,6 +105,16 @@ def _insert_unbound(
             OrderStatus.TRIGGER_PENDING.value, t.isoformat(), t.isoformat(),
         ),
     )  # fmt: skip
+    return _Stored(
+        key,
+        Known(OrderStatus.TRIGGER_PENDING),
+        FillPoint(),
+        u.action,
+        u.quantity,
+        price,
+        trigger,
+        "",
+    )
 
 
 def _merge(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -175,6 +178,39 @@ def test_a_file_open_in_another_process_is_not_moved(tmp_path):
     j, msg = open_for(path, SIM_B, today=DAY, now=NOW)  # once it has stopped
     j.close()
     assert "other-world.db" in msg
+
+
+def test_a_killed_engines_leftovers_are_not_taken_for_a_live_process(tmp_path):
+    """An engine killed mid-session leaves -wal/-shm (its rows in the WAL):
+    opening recovers them, so the file is judged, and moved, whole."""
+    path = tmp_path / "journal.db"
+    Journal(path).close()  # the schema, so the child's rows are all in the WAL
+    script = (
+        "import os, sys\n"
+        "from datetime import date, datetime\n"
+        "from live.clock import IST\n"
+        "from live.journal import Journal, World\n"
+        "j = Journal(sys.argv[1])\n"
+        "j.record_world(World.sim('http://127.0.0.1:5000', 'sess-a'))\n"
+        "j.claim_entry('NSE:SBIN', date(2026, 11, 20), 1, datetime(2026, 11, 20, 9, 20, tzinfo=IST))\n"
+        "os._exit(0)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", script, str(path)], cwd=repo, check=True, timeout=60)
+    assert (tmp_path / "journal.db-wal").stat().st_size > 0
+    j, msg = open_for(path, SIM_B, today=DAY, now=NOW)
+    j.close()
+    assert "belongs to simulator session sess-a" in msg
+    with Journal(tmp_path / "journal.20261120T034405Z.other-world.db") as old:
+        assert old.entries_claimed("NSE:SBIN", DAY) == 1
+
+
+def test_an_empty_file_is_a_new_journal(tmp_path):
+    path = tmp_path / "journal.db"
+    path.touch()
+    j, msg = open_for(path, SIM_A, today=DAY, now=NOW)
+    j.close()
+    assert msg.endswith("new, for simulator session sess-a at http://127.0.0.1:5000")
 
 
 def test_move_aside_takes_the_sidecars_and_never_overwrites(tmp_path):
