@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from live.clock import IST
 
@@ -22,3 +24,16 @@ def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
+
+
+V1_JOURNAL_DUMP = Path(__file__).parent / "data" / "journal_v1.sql"
+
+
+def make_v1(path: Path) -> Path:
+    """A schema v1 journal file as the v1 code left it (WAL mode), rebuilt
+    from its dump (data/journal_v1.sql, which says what it holds)."""
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.executescript(V1_JOURNAL_DUMP.read_text())
+    raw.close()
+    return path

@@ -363,28 +363,35 @@ def test_cancelled_after_partial_keeps_fills_and_is_terminal(journal):
     assert sum(f.quantity for f in journal.fills()) == 4
 
 
-def test_trigger_modification_is_kept_but_not_from_an_older_timestamp(journal):
+def test_trigger_modification_is_kept_and_only_progress_orders_updates(journal):
+    """A trailed stop's new trigger is taken from any update that is not
+    older by progress. Broker timestamps take no part (orderbook rows and
+    stream updates stamp different events): at equal progress the update
+    applied last wins, and an update with less progress changes nothing."""
     iid = journal.record_intent(KEY, "stop", at(9, 30))
     journal.record_order(
         iid, KEY, "stop", "S1", req(action=Action.SELL, trigger="498.35", price="498"), at(9, 30)
     )
+
+    def stop(status, trigger, stamp, **kw):
+        return upd("S1", status, action=Action.SELL, trigger_price=Decimal(trigger),
+                   timestamp=stamp, **kw)  # fmt: skip
+
+    assert journal.record_update(stop(OrderStatus.TRIGGER_PENDING, "501.20", at(9, 40)), at(9, 40))
+    assert journal.order("S1").trigger_price == Decimal("501.20")
+    # An earlier broker timestamp at equal progress: still the latest word.
+    assert journal.record_update(stop(OrderStatus.TRIGGER_PENDING, "502.00", at(9, 35)), at(9, 41))
+    assert journal.order("S1").trigger_price == Decimal("502.00")
     journal.record_update(
-        upd(
-            "S1",
-            OrderStatus.TRIGGER_PENDING,
-            action=Action.SELL,
-            trigger_price=Decimal("501.20"),
-            timestamp=at(9, 40),
-        ),
-        at(9, 40),
+        stop(OrderStatus.OPEN, "502.00", at(9, 50), filled=4, avg="501.9"), at(9, 50)
     )
-    journal.record_update(
-        upd("S1", OrderStatus.TRIGGER_PENDING, action=Action.SELL, trigger_price=Decimal("499.00"),
-            timestamp=at(9, 35)),
-        at(9, 41),
-    )  # fmt: skip
-    (o,) = journal.orders()
-    assert o.trigger_price == Decimal("501.20")
+    # Less progress (not yet triggered), however late its timestamp: ignored.
+    assert not journal.record_update(
+        stop(OrderStatus.TRIGGER_PENDING, "499.00", at(9, 55)), at(9, 55)
+    )
+    o = journal.order("S1")
+    assert o.trigger_price == Decimal("502.00") and o.status is OrderStatus.PARTIAL
+    assert o.filled_quantity == 4
 
 
 def test_update_before_record_order_is_held_and_then_bound(journal):
