@@ -7,9 +7,11 @@ de-duplication, the per-symbol executor, the journal) decides "is this
 update news?" and "what did the new fill cost?" with the functions here, so
 they can never disagree.
 
-Progress of an order is ``(status rank, filled quantity)``. An update is
-*older* than what is known when it has less progress, or when the known state
-is terminal and the update says otherwise (a terminal state is final).
+Progress of an order is ``(terminal?, filled quantity, status rank)``: fills
+only grow, whatever a broker calls the state that carries them ("open" with
+6 filled is newer than "partial" with 4). An update is *older* than what is
+known when it has less progress, or when the known state is terminal and the
+update says otherwise (a terminal state is final).
 
 Filled quantity may be unknown (``filled_quantity is None``): a live
 orderbook row. COMPLETE without a count means fully filled; any other state
@@ -51,8 +53,8 @@ def effective_status(update: OrderUpdate, filled: int) -> OrderStatus:
     return update.status
 
 
-def progress(status: OrderStatus, filled: int) -> tuple[int, int]:
-    return (status.rank, filled)
+def progress(status: OrderStatus, filled: int) -> tuple[bool, int, int]:
+    return (status.is_terminal, filled, status.rank)
 
 
 @dataclass(frozen=True)
