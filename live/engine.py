@@ -132,7 +132,10 @@ class Engine:
             self.plans[key] = SymbolPlan(key, False, tick, made.reason)
             log_event("NO_SETUP", symbol=key, reason=made.reason)
             return
-        entries = self.journal.entries_claimed(key, today) if self.journal is not None else 0
+        entries, next_attempt = 0, 1
+        if self.journal is not None:
+            claims = [i.attempt for i in self.journal.intents(key, today) if i.attempt]
+            entries, next_attempt = len(claims), max(claims, default=0) + 1
         self.states[key] = SymbolExecutor(
             made,
             self.broker,
@@ -145,6 +148,7 @@ class Engine:
             journal=self.journal,
             risk=self.risk,
             entries_today=entries,
+            next_attempt=next_attempt,
             on_event=self._make_listener(key),
         )
         description = self.states[key].describe()

@@ -6,7 +6,9 @@ every limit *and* reserves a slot under one short lock, so two threads can
 never both pass ``max_open_positions``. The reservation is then confirmed by
 ``position_opened(key)`` (the entry filled) or returned by ``release(key)``
 (the entry was rejected, cancelled or never placed); ``position_closed(key)``
-frees a confirmed slot. ``check_entry`` is the same check without a
+frees a confirmed slot. Entries of one symbol working together (a two-sided
+strategy's buy and sell stops) share the symbol's slot: each ``try_open``
+holds it once and each ``release`` lets go once. ``check_entry`` is the same check without a
 reservation (for display and pre-filtering, never as the gate).
 
 The realized P&L and the loss-limit state belong to one IST trading day and
@@ -135,6 +137,7 @@ class RiskManager:
         self._realized: dict[str, Decimal] = {}
         self._loss_hit = False
         self._slots: dict[str, SlotState] = {}
+        self._holds: dict[str, int] = {}  # entries sharing a RESERVED slot
         self._kill_reason: str | None = None
 
     # --- day handling (call with the lock held) ---------------------------------
@@ -189,11 +192,11 @@ class RiskManager:
                 False, f"qty {qty} above max_qty {lim.max_qty}", RiskCode.QTY_ABOVE_MAX
             )
         held = self._slots.get(key)
-        if held is not None:
+        if held is SlotState.OPEN:
             return RiskDecision(
                 False, f"{key} already holds a slot ({held.value})", RiskCode.SLOT_HELD
             )
-        if len(self._slots) >= lim.max_open_positions:
+        if held is None and len(self._slots) >= lim.max_open_positions:
             return RiskDecision(
                 False,
                 f"max open positions reached ({len(self._slots)}/{lim.max_open_positions})",
@@ -224,7 +227,11 @@ class RiskManager:
             rolled = self._roll(t)
             decision = self._decide(k, q, kill_file)
             if decision.allowed:
+                # Entries of one symbol working at once (both sides of a
+                # two-sided strategy) share its slot: at most one of them
+                # becomes the position.
                 self._slots[k] = SlotState.RESERVED
+                self._holds[k] = self._holds.get(k, 0) + 1
         self._log_roll(rolled)
         if not decision.allowed:
             log_event("RISK_REFUSED", symbol=k, qty=q, code=decision.code, reason=decision.reason)
@@ -236,10 +243,12 @@ class RiskManager:
         position's slot is freed only by ``position_closed``."""
         k = _key(key)
         with self._lock:
-            if self._slots.get(k) is SlotState.RESERVED:
-                del self._slots[k]
-                return True
-            return False
+            if self._slots.get(k) is not SlotState.RESERVED:
+                return False
+            self._holds[k] = self._holds.get(k, 1) - 1
+            if self._holds[k] <= 0:
+                del self._slots[k], self._holds[k]
+            return True
 
     def position_opened(self, key: str) -> None:
         """Confirm ``key``'s slot as an open position. Without a prior
@@ -248,10 +257,12 @@ class RiskManager:
         k = _key(key)
         with self._lock:
             self._slots[k] = SlotState.OPEN
+            self._holds.pop(k, None)
 
     def position_closed(self, key: str) -> bool:
         k = _key(key)
         with self._lock:
+            self._holds.pop(k, None)
             return self._slots.pop(k, None) is not None
 
     # --- P&L and kill switch ----------------------------------------------------

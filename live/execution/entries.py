@@ -63,12 +63,16 @@ def enter(st: ExecState, entry: Entry, tick: Tick) -> list[Op]:
         st.once(("skip", "qty"), "ENTRY_SKIPPED", level=logging.WARNING,
                 reason=f"quantity {qty!r} is below one lot of {st.lot_size}")  # fmt: skip
         return []
+    # Attempts are counted, and numbered for the journal's claim; a number
+    # is never reused, even when its attempt is refunded (nothing was sent).
     st.attempts += 1
+    number = st.next_attempt
+    st.next_attempt += 1
     request = st.request(entry.side, qty, st.config.entry_price_type, trigger)
-    token = slot.claim(request, tick.ts, attempt=st.attempts)
-    slot.ref = st.entry_ref(st.attempts)
+    token = slot.claim(request, tick.ts, attempt=number)
+    slot.ref = st.entry_ref(number)
     st.settle_phase(f"attempt {st.attempts}")
-    return [Place(Role.ENTRY, slot.tag, token, request, reason="entry", attempt=st.attempts)]
+    return [Place(Role.ENTRY, slot.tag, token, request, reason="entry", attempt=number)]
 
 
 def cancel(st: ExecState, c: Cancel, ts: datetime) -> list[Op]:

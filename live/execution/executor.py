@@ -93,6 +93,7 @@ class SymbolExecutor:
         journal: Any = None,
         risk: Any = None,
         entries_today: int = 0,
+        next_attempt: int | None = None,
         on_event: Callable[[str, dict], None] | None = None,
     ):
         self.symbol = symbol
@@ -111,6 +112,7 @@ class SymbolExecutor:
             lot_size=max(1, lot_size),
             on_event=on_event,
             attempts=entries_today,
+            next_attempt=next_attempt or entries_today + 1,
         )
         self.gate = EntryGate(symbol, risk=risk, ledger=ledger, journal=journal)
         self.runner = OpRunner(self)

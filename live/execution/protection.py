@@ -59,29 +59,41 @@ def cancel_entries(
     for retry gives its buying power and risk slot back."""
     ops: list[Op] = []
     for side, slot in st.entries.items():
-        if side is keep:
-            continue
-        if slot.idle:
-            token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
-            ops.append(CancelOrder(Role.ENTRY, slot.tag, slot.order_id, token, reason))
-        elif slot.state is SlotState.RETRY:
-            slot.abandon(ts)
-            ops.append(Settle(ref=slot.ref, release_entry=True))
-        elif slot.state is SlotState.PENDING:
-            slot.abandon(ts)
+        if side is not keep:
+            ops += _cancel_entry(st, slot, ts, reason)
     return ops
+
+
+def _cancel_entry(st: ExecState, slot, ts: datetime, reason: str) -> list[Op]:
+    if slot.idle:
+        token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
+        return [CancelOrder(Role.ENTRY, slot.tag, slot.order_id, token, reason)]
+    if slot.state is SlotState.RETRY:
+        slot.abandon(ts)
+        return [Settle(ref=slot.ref, release_entry=True)]
+    if slot.state is SlotState.PENDING:
+        slot.abandon(ts)
+    return []
 
 
 def cancel_leftover_entries(st: ExecState, ts: datetime) -> list[Op]:
-    """Flat again: an entry that already filled in part and still works
-    would reopen the position on an attempt already spent."""
+    """Flat again: an entry the other side's fill doomed (OCO), or one that
+    already filled in part and still works, would reopen a position on an
+    attempt already spent."""
     ops: list[Op] = []
     for slot in st.entries.values():
         rec = st.orders.get(slot.order_id) if slot.idle else None
-        if rec is not None and rec.filled > 0:
-            token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
-            ops.append(CancelOrder(Role.ENTRY, slot.tag, slot.order_id, token, "position closed"))
+        if slot.doomed or (rec is not None and rec.filled > 0):
+            ops += _cancel_entry(st, slot, ts, "position closed")
     return ops
+
+
+def doom_others(st: ExecState, filled: Action) -> None:
+    """An entry on ``filled``'s side filled: every other entry is cancelled
+    for good (OCO), even if the position closes before the cancel lands."""
+    for side, slot in st.entries.items():
+        if side is not filled and slot.busy:
+            slot.doomed = True
 
 
 def drop_stop(st: ExecState, ts: datetime) -> list[Op]:

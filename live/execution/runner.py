@@ -208,11 +208,8 @@ class OpRunner:
         with ex.lock:
             slot = st.slot_for(op.role, op.tag)
             moved = slot.release(op.token, ts)
-            if moved and not op.retry:
-                if refusal.spent:
-                    st.attempts = max(st.attempts, op.attempt)
-                else:
-                    st.attempts -= 1  # nothing was sent: the attempt is not used
+            if moved and not op.retry and not refusal.spent:
+                st.attempts -= 1  # nothing was sent: the attempt is not used
             if moved and op.retry:
                 ex.gate.release(slot.ref)
             st.settle_phase("entry refused")

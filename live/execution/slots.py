@@ -87,6 +87,9 @@ class OrderSlot:
     ref: str = ""  # entries: the buying-power reservation
     intent_id: int | None = None  # the journal intent of the placement in flight
     placed_at: datetime | None = None  # when the order reached the broker (entry timeout)
+    # An entry cancelled because the other side filled (OCO): cancelled until
+    # it is gone, and a fill of it is unintended and closed at once.
+    doomed: bool = False
 
     # --- reading ---------------------------------------------------------------
 
@@ -133,6 +136,7 @@ class OrderSlot:
         if new is SlotState.EMPTY:
             self.order_id = None
             self.absent_reads = 0
+            self.doomed = False
 
     def claim(self, request: OrderRequest, now: datetime, attempt: int | None = None) -> int:
         """EMPTY or RETRY -> PENDING: this thread places ``request``. Returns the token."""

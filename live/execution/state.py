@@ -69,7 +69,8 @@ class ExecState:
     lot_size: int = 1
     on_event: Callable[[str, dict], None] | None = None
     phase: Phase = Phase.FLAT
-    attempts: int = 0
+    attempts: int = 0  # entry attempts used today (journal claims)
+    next_attempt: int = 1  # the number the next claim takes
     entries: dict[Action, OrderSlot] = field(default_factory=dict)
     stop: OrderSlot = field(default_factory=lambda: OrderSlot(Role.STOP))
     exit: OrderSlot = field(default_factory=lambda: OrderSlot(Role.EXIT))

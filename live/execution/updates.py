@@ -16,7 +16,7 @@ from decimal import Decimal
 from live.broker import OrderRequest, OrderStatus, OrderUpdate
 
 from .ops import Adopted, Op, Settle
-from .protection import follow_up, set_initial_stop
+from .protection import doom_others, follow_up, set_initial_stop
 from .registry import OrderRecord
 from .slots import OrderSlot, Role
 from .state import EARLY_LIMIT, ExecState
@@ -122,8 +122,12 @@ def _fill(
         price = rec.reference_price or st.last_price or pos.average or rec.provisional
         rec.provisional = price
     opposite = pos.qty != 0 and pos.side is not rec.action
+    slot = st.slot_for(rec.role, rec.tag)
+    unintended = rec.role is Role.ENTRY and (slot.doomed or not slot.matches(rec.order_id))
     effect = pos.apply(rec.action, qty, price)
     if rec.role is Role.ENTRY:
+        if slot.matches(rec.order_id) and not slot.doomed:
+            doom_others(st, rec.action)
         st.stats.fills += 1
         if effect.opened or effect.reversed:
             pos.best = price
@@ -131,8 +135,9 @@ def _fill(
         rec.tied += price * qty * st.config.margin_rate
         ops.append(Settle(ref=rec.ref, consume=rec.tied, opened=effect.opened))
         st.emit("FILL", order_id=rec.order_id, role="entry", qty=qty, price=price)
-        if opposite:
-            # The other side of an OCO filled while its cancel was in flight.
+        if opposite or (unintended and slot.doomed):
+            # The other side of an OCO filled while its cancel was in flight:
+            # whatever it opened is closed, and the day ends for the symbol.
             why = "both entries filled (OCO)"
             if effect.flat:
                 st.done_reason = st.done_reason or why

@@ -70,12 +70,18 @@ def test_try_open_reserves_and_check_entry_does_not(risk):
     assert risk.snapshot().slots_used == 0
     assert risk.try_open("NSE:SBIN", 10, at(9, 20)).allowed
     assert risk.snapshot().slots == (("NSE:SBIN", SlotState.RESERVED),)
-    again = risk.try_open("nse:sbin", 10, at(9, 21))
-    assert not again.allowed and again.code is RiskCode.SLOT_HELD
+    # A second entry of the same symbol (the other side of a two-sided
+    # strategy) shares its reserved slot; a position blocks any more.
+    assert risk.try_open("nse:sbin", 10, at(9, 21)).allowed
+    assert risk.snapshot().slots_used == 1
     assert risk.try_open("NSE:INFY", 10, at(9, 21)).allowed
     full = risk.try_open("NSE:TCS", 10, at(9, 22))
     assert not full.allowed and full.code is RiskCode.MAX_POSITIONS and "2/2" in full.reason
     assert risk.check_entry("NSE:TCS", 10, at(9, 22)).code is RiskCode.MAX_POSITIONS
+    assert risk.release("NSE:SBIN") and risk.snapshot().slots_used == 2  # one entry still holds it
+    risk.position_opened("NSE:SBIN")
+    again = risk.try_open("NSE:SBIN", 10, at(9, 23))
+    assert not again.allowed and again.code is RiskCode.SLOT_HELD
 
 
 def test_release_and_close_free_slots_but_release_never_frees_a_position(risk):
