@@ -11,13 +11,15 @@ from live.strategy import Entry, Strategy
 from tests.core.helpers import SESSION, T0, D, at
 from tests.fakes import FakeBroker
 
+STOP = D("99")
+
 
 class Rules(Strategy):
     """Buys a stop at 101 when price is below it; rules can be made to fail."""
 
     name = "test_rules"
 
-    def __init__(self, stop=D("99"), on_tick_error=None, stop_error=None, trail=None):
+    def __init__(self, stop=STOP, on_tick_error=None, stop_error=None, trail=None):
         self.stop, self.on_tick_error, self.stop_error, self._trail = (
             stop,
             on_tick_error,
@@ -55,7 +57,7 @@ def hold(state, broker):
 
 def test_a_raising_on_tick_is_logged_once_and_places_nothing(caplog):
     state, broker = make(Rules(on_tick_error=RuntimeError("bug")))
-    for i in range(5):
+    for _ in range(5):
         state.process_tick(D("100.50"), T0)
     assert broker.count("place_order") == 0
     assert sum("STRATEGY_ERROR" in r.getMessage() for r in caplog.records) == 1
