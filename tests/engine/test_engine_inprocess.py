@@ -6,43 +6,18 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from live.broker import Action
-from live.clock import ManualClock
-from live.config import parse_config
-from live.engine import Engine
 from live.execution import Phase
 from live.journal import Journal
-from live.sim.broker import SimBroker
-from live.sim.day import SimDay
-from live.sim.simulator import Simulator
+from live.simulate import simulate_day
 from strategies.reversal_8020 import Reversal8020
 
 DAY = date(2026, 11, 20)
 
 
 def run_day(scenarios: dict[str, str], *, seed=7, journal=None, **cfg):
-    sim_day = SimDay.generate(DAY, scenarios, seed=seed)
-    clock = ManualClock(sim_day.open_at - timedelta(minutes=1))
-    sim = Simulator(sim_day, clock=clock)
-    broker = SimBroker(sim)
-    config = parse_config({"symbols": list(scenarios), "strategy": {"quantity": 10, **cfg}})
-    engine = Engine(config, broker, clock, Reversal8020, journal=journal)
-    engine.prepare(DAY)
-    engine.dispatcher.start()
-    sim.on_tick(lambda t: engine.on_tick(t.key, t.ltp, t.ts))
-    broker.on_order_update(engine.on_order_update)
-    next_poll = clock.now()
-    while sim.step() is not None:
-        engine.dispatcher.drain()
-        if clock.now() >= next_poll:
-            engine.poller.run_once()
-            engine.dispatcher.drain()
-            next_poll = clock.now() + timedelta(seconds=5)
-    clock.set(sim_day.session.close_at(DAY))
-    for _ in range(3):
-        engine.poller.run_once()
-        engine.dispatcher.drain()
-    engine.dispatcher.stop()
-    return engine, sim
+    r = simulate_day(Reversal8020, scenarios, seed=seed, journal=journal,
+                     settings={"quantity": 10, **cfg})  # fmt: skip
+    return r.engine, r.sim
 
 
 def assert_day_safe(engine, sim):
