@@ -39,8 +39,12 @@ Public API
 tick_seconds=5.0, history_days=20, session=None, default_scenario=None)``;
 ``SimDay.from_csv(path, *, prior_bars=None, instruments=None)`` (columns
 symbol,exchange,timestamp,ltp). Scenarios: ``SCENARIOS`` (long_win,
-long_stopout, long_stopout_reentry, short_*, no_setup, random);
-``SimDay.symbol(key).levels`` gives the designed 80-20 levels.
+long_stopout, long_stopout_reentry, short_*, no_setup, random, and the
+opening-range-breakout kinds ``ORB_KINDS``: orb_up, orb_down, orb_whipsaw,
+orb_none); ``SimDay.symbol(key).levels`` gives the designed 80-20 levels,
+``.orb`` the opening range and its breakout/reversal (``OrbLevels``;
+``orb_truth(ticks, open_at, minutes=15)`` reads the same from any ticks).
+``SimDay.generate(..., orb_minutes=15)`` sets the range the orb_* kinds use.
 
 ``Simulator(day, *, clock=None, config=EngineConfig(), faults=FaultPlan(),
 include_today_bar=True)``: ``step() -> SimTick | None``, ``advance_to(ts) ->
@@ -110,6 +114,7 @@ from .models import (
     StopThroughMarket,
     Trade,
 )
+from .orb import ORB_KINDS, OrbLevels, orb_truth
 from .ratelimit import RateLimits
 from .server import DEFAULT_API_KEY, SimServer
 from .simulator import Simulator
@@ -129,6 +134,8 @@ __all__ = [
     "Modification",
     "OrderEvent",
     "OrderStateError",
+    "ORB_KINDS",
+    "OrbLevels",
     "OrderView",
     "PartialFill",
     "RateLimits",
@@ -149,4 +156,5 @@ __all__ = [
     "UpdateFault",
     "WsDrop",
     "WsStall",
+    "orb_truth",
 ]
