@@ -3,12 +3,16 @@
 Two ways in, one matching engine:
 
 * **Socket mode** - ``SimServer`` speaks OpenAlgo's REST (``POST
-  /api/v1/<endpoint>``: placeorder, modifyorder, cancelorder, cancelallorder,
-  closeposition, orderstatus, openposition, orderbook, tradebook,
-  positionbook, funds, quotes, history, symbol, ping, market/holidays,
-  market/timings) and WebSocket protocol (authenticate, subscribe in both
-  forms, unsubscribe[_all], ping, subscribe_orders -> order_update) on
-  127.0.0.1, so the unmodified ``openalgo`` SDK and our own feed talk to it.
+  /api/v1/<endpoint>``: placeorder, placesmartorder, modifyorder,
+  cancelorder, cancelallorder, closeposition, orderstatus, openposition,
+  orderbook, tradebook, positionbook, holdings, funds, quotes, multiquotes,
+  depth, history, symbol, search, ping, analyzer, analyzer/toggle,
+  telegram/notify, market/holidays, market/timings; and ``GET
+  /api/v1/instruments?apikey=&exchange=&format=json|csv``) and WebSocket
+  protocol (authenticate, subscribe in both forms, unsubscribe[_all], ping,
+  subscribe_orders -> order_update) on 127.0.0.1, so the unmodified
+  ``openalgo`` SDK and our own feed talk to it. Endpoint shapes:
+  live/sim/rest.py (each handler names the server source it follows).
 * **In-process mode** - ``SimBroker`` implements ``live.broker.Broker``
   directly, with ``on_tick`` / ``on_order_update`` callbacks; tests move time
   with ``step()`` / ``advance_to(ts)`` / ``push_tick(key, ltp, ts)``.
@@ -47,7 +51,11 @@ orb_none); ``SimDay.symbol(key).levels`` gives the designed 80-20 levels,
 ``SimDay.generate(..., orb_minutes=15)`` sets the range the orb_* kinds use.
 
 ``Simulator(day, *, clock=None, config=EngineConfig(), faults=FaultPlan(),
-include_today_bar=True)``: ``step() -> SimTick | None``, ``advance_to(ts) ->
+include_today_bar=True, holdings=(), telegram_users=None)``: ``session_id``
+(uuid4 hex, new for every Simulator: the broker world's identity, served as
+``ping``'s ``data.session`` and in the WebSocket auth reply),
+``notifications`` (every ``telegram/notify`` alert), ``notify(...)``,
+``analyze_mode`` / ``set_analyze_mode``, ``holdings`` (``SimHolding``s); ``step() -> SimTick | None``, ``advance_to(ts) ->
 int``, ``advance(seconds)``, ``run_to_end()``, ``push_tick(key, ltp, ts=None)``,
 ``on_tick(cb)``, ``on_order_event(cb)``, ``truth`` (GroundTruth),
 ``engine`` (MatchingEngine), ``daily_bars(key, start, end)``, ``quote(key)``.
@@ -58,7 +66,8 @@ ticked (as real brokers do) unless ``include_today_bar=False``.
 modify_order, cancel_order, order_status, orderbook, positions, funds,
 instrument, daily_bars) + ``on_tick``, ``on_order_update`` (OrderUpdate with
 filled_quantity; PARTIAL when 0 < filled < quantity), ``step``,
-``advance_to``, ``push_tick``, ``truth``. Errors: OrderRejected (placement
+``advance_to``, ``push_tick``, ``truth``, ``session_id``, ``notify(username,
+message, priority)``. Errors: OrderRejected (placement
 rejected, when ``EngineConfig.rejection_reply`` is ERROR), InvalidRequest
 (unknown order/symbol, modify/cancel of a finished order),
 TransientBrokerError / RateLimited (fault plan 5xx/429),
@@ -105,10 +114,12 @@ from .faults import (
 from .models import (
     EngineConfig,
     EventKind,
+    Notification,
     OrderEvent,
     OrderView,
     RejectionReply,
     RequestRecord,
+    SimHolding,
     SimInstrument,
     SimTick,
     StopThroughMarket,
@@ -131,6 +142,7 @@ __all__ = [
     "Interval",
     "Latency",
     "MatchingEngine",
+    "Notification",
     "Modification",
     "OrderEvent",
     "OrderStateError",
@@ -145,6 +157,7 @@ __all__ = [
     "SetupLevels",
     "SimBroker",
     "SimDay",
+    "SimHolding",
     "SimInstrument",
     "SimServer",
     "SimTick",
