@@ -3,12 +3,16 @@
 Two ways in, one matching engine:
 
 * **Socket mode** - ``SimServer`` speaks OpenAlgo's REST (``POST
-  /api/v1/<endpoint>``: placeorder, modifyorder, cancelorder, cancelallorder,
-  closeposition, orderstatus, openposition, orderbook, tradebook,
-  positionbook, funds, quotes, history, symbol, ping, market/holidays,
-  market/timings) and WebSocket protocol (authenticate, subscribe in both
-  forms, unsubscribe[_all], ping, subscribe_orders -> order_update) on
-  127.0.0.1, so the unmodified ``openalgo`` SDK and our own feed talk to it.
+  /api/v1/<endpoint>``: placeorder, placesmartorder, modifyorder,
+  cancelorder, cancelallorder, closeposition, orderstatus, openposition,
+  orderbook, tradebook, positionbook, holdings, funds, quotes, multiquotes,
+  depth, history, symbol, search, ping, analyzer, analyzer/toggle,
+  telegram/notify, market/holidays, market/timings; and ``GET
+  /api/v1/instruments?apikey=&exchange=&format=json|csv``) and WebSocket
+  protocol (authenticate, subscribe in both forms, unsubscribe[_all], ping,
+  subscribe_orders -> order_update) on 127.0.0.1, so the unmodified
+  ``openalgo`` SDK and our own feed talk to it. Endpoint shapes:
+  live/sim/rest.py (each handler names the server source it follows).
 * **In-process mode** - ``SimBroker`` implements ``live.broker.Broker``
   directly, with ``on_tick`` / ``on_order_update`` callbacks; tests move time
   with ``step()`` / ``advance_to(ts)`` / ``push_tick(key, ltp, ts)``.
@@ -39,11 +43,19 @@ Public API
 tick_seconds=5.0, history_days=20, session=None, default_scenario=None)``;
 ``SimDay.from_csv(path, *, prior_bars=None, instruments=None)`` (columns
 symbol,exchange,timestamp,ltp). Scenarios: ``SCENARIOS`` (long_win,
-long_stopout, long_stopout_reentry, short_*, no_setup, random);
-``SimDay.symbol(key).levels`` gives the designed 80-20 levels.
+long_stopout, long_stopout_reentry, short_*, no_setup, random, and the
+opening-range-breakout kinds ``ORB_KINDS``: orb_up, orb_down, orb_whipsaw,
+orb_none); ``SimDay.symbol(key).levels`` gives the designed 80-20 levels,
+``.orb`` the opening range and its breakout/reversal (``OrbLevels``;
+``orb_truth(ticks, open_at, minutes=15)`` reads the same from any ticks).
+``SimDay.generate(..., orb_minutes=15)`` sets the range the orb_* kinds use.
 
 ``Simulator(day, *, clock=None, config=EngineConfig(), faults=FaultPlan(),
-include_today_bar=True)``: ``step() -> SimTick | None``, ``advance_to(ts) ->
+include_today_bar=True, holdings=(), telegram_users=None)``: ``session_id``
+(uuid4 hex, new for every Simulator: the broker world's identity, served as
+``ping``'s ``data.session`` and in the WebSocket auth reply),
+``notifications`` (every ``telegram/notify`` alert), ``notify(...)``,
+``analyze_mode`` / ``set_analyze_mode``, ``holdings`` (``SimHolding``s); ``step() -> SimTick | None``, ``advance_to(ts) ->
 int``, ``advance(seconds)``, ``run_to_end()``, ``push_tick(key, ltp, ts=None)``,
 ``on_tick(cb)``, ``on_order_event(cb)``, ``truth`` (GroundTruth),
 ``engine`` (MatchingEngine), ``daily_bars(key, start, end)``, ``quote(key)``.
@@ -54,7 +66,8 @@ ticked (as real brokers do) unless ``include_today_bar=False``.
 modify_order, cancel_order, order_status, orderbook, positions, funds,
 instrument, daily_bars) + ``on_tick``, ``on_order_update`` (OrderUpdate with
 filled_quantity; PARTIAL when 0 < filled < quantity), ``step``,
-``advance_to``, ``push_tick``, ``truth``. Errors: OrderRejected (placement
+``advance_to``, ``push_tick``, ``truth``, ``session_id``, ``notify(username,
+message, priority)``. Errors: OrderRejected (placement
 rejected, when ``EngineConfig.rejection_reply`` is ERROR), InvalidRequest
 (unknown order/symbol, modify/cancel of a finished order),
 TransientBrokerError / RateLimited (fault plan 5xx/429),
@@ -101,15 +114,18 @@ from .faults import (
 from .models import (
     EngineConfig,
     EventKind,
+    Notification,
     OrderEvent,
     OrderView,
     RejectionReply,
     RequestRecord,
+    SimHolding,
     SimInstrument,
     SimTick,
     StopThroughMarket,
     Trade,
 )
+from .orb import ORB_KINDS, OrbLevels, orb_truth
 from .ratelimit import RateLimits
 from .server import DEFAULT_API_KEY, SimServer
 from .simulator import Simulator
@@ -126,9 +142,12 @@ __all__ = [
     "Interval",
     "Latency",
     "MatchingEngine",
+    "Notification",
     "Modification",
     "OrderEvent",
     "OrderStateError",
+    "ORB_KINDS",
+    "OrbLevels",
     "OrderView",
     "PartialFill",
     "RateLimits",
@@ -138,6 +157,7 @@ __all__ = [
     "SetupLevels",
     "SimBroker",
     "SimDay",
+    "SimHolding",
     "SimInstrument",
     "SimServer",
     "SimTick",
@@ -149,4 +169,5 @@ __all__ = [
     "UpdateFault",
     "WsDrop",
     "WsStall",
+    "orb_truth",
 ]

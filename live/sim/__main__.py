@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     server = SimServer(sim, api_key=key, http_port=args.port, ws_port=args.ws_port).start()
     print(f"live.sim: REST {server.http_url}  WebSocket {server.ws_url}")
     print(f"live.sim: api key from {source}")
+    print(f"live.sim: session {sim.session_id} (ping's data.session; kept until exit)")
     print(
         f"live.sim: {day} at {args.speed:g}x: "
         + ", ".join(f"{s.key}={s.scenario}" for s in simday.symbols)

@@ -207,6 +207,19 @@ class SimBroker:
             "history", payload, lambda: self.sim.daily_bars(f"{exchange}:{symbol}", start, end)
         )
 
+    # --- beyond the Broker protocol ---------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        """The simulated broker world's identity (what ``ping`` serves)."""
+        return self.sim.session_id
+
+    def notify(self, username: str, message: str, priority: int = 5) -> None:
+        """``telegram/notify`` in-process: recorded in ``sim.notifications``.
+        Raises InvalidRequest (400/404/409) as the endpoint would answer."""
+        payload = {"username": username, "message": message, "priority": priority}
+        self._read("telegram/notify", payload, lambda: self.sim.notify(username, message, priority))
+
     # --- in-process streams and time -------------------------------------------------
 
     def on_tick(self, cb: Callable[[SimTick], None]) -> None:

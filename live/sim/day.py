@@ -17,6 +17,10 @@ Scenarios (per symbol):
   prior high; sell-stop entry at the prior high).
 * ``no_setup`` - the prior day opened and closed mid-range; today wanders.
 * ``random`` - a random prior day and a random walk today.
+* ``orb_up`` / ``orb_down`` / ``orb_whipsaw`` / ``orb_none`` - opening-range
+  breakout days over a neutral prior day (no 80-20 setup); see live/sim/orb.py
+  for what each promises and ``SimDay.symbol(key).orb`` (``OrbLevels``) for
+  the range, breakout and reversal of the generated ticks.
 
 Prices are built in whole ticks of one NSE price band (the base price is
 chosen so the day never leaves its band), so every tick is on the grid and
@@ -39,8 +43,10 @@ from live.clock import IST, MarketSession
 from live.ticks import TickTable, to_decimal
 
 from .models import SimInstrument, SimTick
+from .orb import DEFAULT_ORB_MINUTES, ORB_KINDS, OrbLevels, orb_path, orb_truth
+from .paths import BANDS, bounded_path, nearest, noise
 
-__all__ = ["SCENARIOS", "SymbolDay", "SimDay", "SetupLevels"]
+__all__ = ["SCENARIOS", "SymbolDay", "SimDay", "SetupLevels", "OrbLevels"]
 
 SCENARIOS = (
     "long_win",
@@ -51,14 +57,10 @@ SCENARIOS = (
     "short_stopout_reentry",
     "no_setup",
     "random",
+    *ORB_KINDS,
 )
 
-# (low, high, tick): base prices whose whole day stays inside one NSE band.
-_BANDS = (
-    (Decimal("120"), Decimal("220"), Decimal("0.01")),
-    (Decimal("300"), Decimal("880"), Decimal("0.05")),
-    (Decimal("1150"), Decimal("4400"), Decimal("0.10")),
-)
+_BANDS = BANDS
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class SymbolDay:
     prior_bars: tuple[Bar, ...]  # oldest first; the last is the prior trading day
     ticks: tuple[SimTick, ...]
     levels: SetupLevels | None = None
+    orb: OrbLevels | None = None  # orb_* scenarios: the opening range and its breakouts
 
     @property
     def key(self) -> str:
@@ -137,11 +140,17 @@ class SimDay:
         history_days: int = 20,
         session: MarketSession | None = None,
         default_scenario: str | None = None,
+        orb_minutes: int = DEFAULT_ORB_MINUTES,
     ) -> SimDay:
         """Make a day for ``symbols``: a mapping {"NSE:SBIN": "long_win"} or a
         list of keys (scenarios then drawn from the seed, or
-        ``default_scenario`` for all)."""
+        ``default_scenario`` for all). ``orb_minutes`` is the opening range
+        the orb_* scenarios are built around."""
         session = session or MarketSession()
+        if not isinstance(orb_minutes, int) or not 1 <= orb_minutes <= 120:
+            raise ValueError(
+                f"orb_minutes: a whole number of minutes in 1..120, got {orb_minutes!r}"
+            )
         if not session.is_trading_day(day):
             raise ValueError(f"day: {day} is not a trading day (weekend or holiday)")
         if tick_seconds <= 0:
@@ -160,7 +169,7 @@ class SimDay:
             sym, exch = split_key(key)
             out.append(
                 _generate_symbol(
-                    sym, exch, scenario, day, seed, tick_seconds, history_days, session
+                    sym, exch, scenario, day, seed, tick_seconds, history_days, session, orb_minutes
                 )
             )
         return SimDay(day=day, symbols=tuple(out), session=session)
@@ -251,7 +260,12 @@ def _generate_symbol(
     tick_seconds: float,
     history_days: int,
     session: MarketSession,
+    orb_minutes: int = DEFAULT_ORB_MINUTES,
 ) -> SymbolDay:
+    if scenario in ORB_KINDS:
+        return _generate_orb(
+            sym, exch, scenario, day, seed, tick_seconds, history_days, session, orb_minutes
+        )
     rng = random.Random(f"{seed}:{exch}:{sym}:{scenario}")
     lo, hi, tick = rng.choice(_BANDS)
     base = int((lo + (hi - lo) * Decimal(str(rng.random()))) / tick)  # in ticks
@@ -309,28 +323,6 @@ def _generate_symbol(
     return SymbolDay(instrument, scenario, bars, ticks, setup)
 
 
-def _noise(rng: random.Random, n: int, amp: int) -> list[int]:
-    # Mean-reverting AR(1) wiggle, bounded: the path's structure comes from
-    # the waypoints, the noise only makes it look like a market.
-    out, x = [], 0.0
-    for _ in range(n):
-        x = 0.9 * x + rng.gauss(0, amp * 0.45)
-        x = max(-amp, min(amp, x))
-        out.append(round(x))
-    return out
-
-
-def _interp(times: list[float], points: list[tuple[float, int]]) -> list[float]:
-    out, j = [], 0
-    for t in times:
-        while j < len(points) - 2 and t > points[j + 1][0]:
-            j += 1
-        (t0, v0), (t1, v1) = points[j], points[j + 1]
-        f = 0.0 if t1 == t0 else min(1.0, max(0.0, (t - t0) / (t1 - t0)))
-        out.append(v0 + (v1 - v0) * f)
-    return out
-
-
 def _setup_path(rng, kind, times, seconds, low, close, rt):
     """A long-side 80-20 day in ticks: returns (path, trigger_low, stopout_low)."""
     # The book's penetration guideline is 5-15 ticks below the prior low.
@@ -361,30 +353,55 @@ def _setup_path(rng, kind, times, seconds, low, close, rt):
             t4 = t3 + rng.uniform(0.08, 0.15) * seconds  # re-entry above the prior low
             pts += [(t4, low + rt // 4), (seconds, low + rt)]
             bounds.append((t3 + 1e-9, seconds, stop2 + 2, None))
-    base = _interp(times, pts)
-    noise = _noise(rng, len(times), amp)
-    path = []
-    for t, b, z in zip(times, base, noise, strict=True):
-        v = round(b) + z
-        for t_from, t_to, lo_b, hi_b in bounds:
-            if t_from <= t <= t_to:
-                if lo_b is not None:
-                    v = max(v, lo_b)
-                if hi_b is not None:
-                    v = min(v, hi_b)
-        path.append(v)
+    path = bounded_path(rng, times, pts, bounds, amp)
     # The designed extremes are hit exactly once, at their waypoints.
-    path[_nearest(times, t1)] = trig
+    path[nearest(times, t1)] = trig
     if stop2 is not None:
-        path[_nearest(times, t3)] = stop2
+        path[nearest(times, t3)] = stop2
     if stop2 is not None:
         # Report the true extreme after the entry: later noise may go lower.
         stop2 = min(v for t, v in zip(times, path, strict=True) if t >= t2)
     return path, trig, stop2
 
 
-def _nearest(times: list[float], t: float) -> int:
-    return min(range(len(times)), key=lambda i: abs(times[i] - t))
+def _generate_orb(
+    sym, exch, scenario, day, seed, tick_seconds, history_days, session, minutes
+) -> SymbolDay:
+    rng = random.Random(f"{seed}:{exch}:{sym}:{scenario}")
+    lo, hi, tick = rng.choice(_BANDS)
+    base = int((lo + (hi - lo) * Decimal(str(rng.random()))) / tick)  # in ticks
+    # A neutral prior day (open and close mid-range): no 80-20 setup.
+    prior_rt = max(60, int(base * rng.uniform(0.025, 0.04)))
+    p_low = base - prior_rt // 2
+    o = p_low + round(prior_rt * rng.uniform(0.35, 0.65))
+    c = p_low + round(prior_rt * rng.uniform(0.35, 0.65))
+    rt = max(20, int(base * rng.uniform(0.006, 0.012)))  # today's opening range, ticks
+    open_s = session.open_at(day)
+    seconds = int((session.close_at(day) - open_s).total_seconds())
+    times = [i * tick_seconds for i in range(int(seconds // tick_seconds))]
+    cutoff = datetime.combine(day, time(15, 15), tzinfo=open_s.tzinfo)
+    cutoff_s = (cutoff - open_s).total_seconds()
+    kind = scenario.split("_", 1)[1]
+    down = kind == "down" or (kind == "whipsaw" and rng.random() < 0.5)
+    shape = "up" if kind in ("up", "down") else kind
+    path, _, _ = orb_path(
+        rng, shape, times, minutes * 60, cutoff_s, c + rng.randint(-rt // 4, rt // 4), rt
+    )
+
+    def price(k: int) -> Decimal:
+        return (Decimal(2 * base - k if down else k) * tick).quantize(tick)
+
+    p_hi, p_lo = price(p_low + prior_rt), price(p_low)
+    if down:
+        p_hi, p_lo = p_lo, p_hi
+    instrument = SimInstrument(symbol=sym, exchange=exch, prior_close=price(c))
+    bars = _history(rng, day, session, history_days, price(o), p_hi, p_lo, price(c), tick)
+    ticks = tuple(
+        SimTick(sym, exch, price(k), open_s + timedelta(seconds=t))
+        for t, k in zip(times, path, strict=True)
+    )
+    levels = orb_truth(ticks, open_s, minutes=minutes, cutoff=time(15, 15))
+    return SymbolDay(instrument, scenario, bars, ticks, orb=levels)
 
 
 def _random_path(rng, times, close, rt):
@@ -395,8 +412,8 @@ def _random_path(rng, times, close, rt):
         v += rng.gauss(0, step)
         v = min(max(v, close - rt), close + rt)
         out.append(int(round(v)))
-    noise = _noise(rng, len(times), amp)
-    return [a + b for a, b in zip(out, noise, strict=True)]
+    wiggle = noise(rng, len(times), amp)
+    return [a + b for a, b in zip(out, wiggle, strict=True)]
 
 
 def _history(rng, day, session, n, o, h, lo, c, tick) -> tuple[Bar, ...]:

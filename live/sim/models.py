@@ -28,6 +28,8 @@ __all__ = [
     "RejectionReply",
     "StopThroughMarket",
     "EngineConfig",
+    "Notification",
+    "SimHolding",
 ]
 
 
@@ -305,3 +307,43 @@ class EngineConfig:
             if p is product:
                 return rate
         return Decimal(1)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One alert sent through the simulated ``telegram/notify`` (or
+    ``SimBroker.notify``): market time, the OpenAlgo username, the text."""
+
+    seq: int
+    ts: datetime
+    username: str
+    message: str
+    priority: int = 5
+
+
+@dataclass(frozen=True)
+class SimHolding:
+    """A delivery holding carried in from earlier days (what ``holdings``
+    lists; today's CNC buys show in the positionbook, as at a broker)."""
+
+    symbol: str
+    exchange: str
+    quantity: int
+    average_price: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.symbol or not self.exchange:
+            raise ValueError("holding: symbol and exchange are required")
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
+            raise ValueError(f"holding {self.key}: quantity must be an int, got {self.quantity!r}")
+        if self.quantity <= 0:
+            raise ValueError(f"holding {self.key}: quantity must be > 0, got {self.quantity}")
+        if not isinstance(self.average_price, Decimal) or self.average_price < 0:
+            raise ValueError(
+                f"holding {self.key}: average_price must be a Decimal >= 0, "
+                f"got {self.average_price!r}"
+            )
+
+    @property
+    def key(self) -> str:
+        return f"{self.exchange.upper()}:{self.symbol.upper()}"

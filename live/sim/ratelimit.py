@@ -1,6 +1,7 @@
 """Server-side moving-window rate limits, as OpenAlgo's flask-limiter applies
-them: orders (placeorder, modifyorder, cancelorder) share one window,
-everything else another. Time comes from an injected monotonic function so
+them: orders (placeorder, placesmartorder, modifyorder, cancelorder) share
+one window, telegram alerts have their own per-minute window (the server's
+TELEGRAM_RATE_LIMIT, 30 per minute), everything else another. Time comes from an injected monotonic function so
 in-process tests can drive it with the sim clock."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from live.ratelimit import MovingWindowLimiter
 
 __all__ = ["RateLimits", "RateLimiter", "ORDER_ENDPOINTS"]
 
-ORDER_ENDPOINTS = frozenset({"placeorder", "modifyorder", "cancelorder"})
+ORDER_ENDPOINTS = frozenset({"placeorder", "placesmartorder", "modifyorder", "cancelorder"})
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,10 @@ class RateLimits:
     others_per_window: int = 50
     window_seconds: float = 1.0
     retry_after: int = 60  # what OpenAlgo's 429 body says, whatever the window
+    telegram_per_minute: int = 30
 
     def __post_init__(self) -> None:
-        if self.orders_per_window < 1 or self.others_per_window < 1:
+        if min(self.orders_per_window, self.others_per_window, self.telegram_per_minute) < 1:
             raise ValueError("rate limits: per-window counts must be >= 1")
         if self.window_seconds <= 0:
             raise ValueError("rate limits: window_seconds must be > 0")
@@ -43,10 +45,15 @@ class RateLimiter:
             "others": MovingWindowLimiter(
                 "others", limits.others_per_window, limits.window_seconds, monotonic=monotonic
             ),
+            "telegram": MovingWindowLimiter(
+                "telegram", limits.telegram_per_minute, 60.0, monotonic=monotonic
+            ),
         }
 
     @staticmethod
     def bucket(endpoint: str) -> str:
+        if endpoint.startswith("telegram/"):
+            return "telegram"
         return "orders" if endpoint in ORDER_ENDPOINTS else "others"
 
     def allow(self, endpoint: str) -> bool:

@@ -12,34 +12,21 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
 from live.broker import InvalidRequest
-from live.clock import IST, WallClock
+from live.clock import WallClock
 
 from .faults import WsDrop, WsStall
-from .models import OrderEvent, RejectionReply, SimTick
+from .models import OrderEvent, SimTick
 from .ratelimit import RateLimiter, RateLimits
+from .rest import ORDER_REPLY_ENDPOINTS, RawReply, RestApi
 from .simulator import Simulator
-from .wire import (
-    SchemaError,
-    daily_bar_json,
-    funds_json,
-    order_json,
-    orderbook_json,
-    parse_modify,
-    parse_place,
-    position_json,
-    quote_json,
-    symbol_json,
-    trade_json,
-    update_json,
-)
+from .wire import SchemaError, update_json
 
 __all__ = ["SimServer", "DEFAULT_API_KEY"]
 
@@ -51,7 +38,6 @@ DEFAULT_RATE_LIMITS = RateLimits()  # OpenAlgo defaults: orders 10/s, others 50/
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _MODES = {"1": 1, "2": 2, "3": 3, "ltp": 1, "quote": 2, "depth": 3}
 _MODE_LABEL = {1: "LTP", 2: "Quote", 3: "Depth"}
-_INTRADAY = {"1m": 60, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1800, "1h": 3600}
 
 
 def _dumps(obj) -> str:
@@ -62,9 +48,8 @@ def _err(status: int, message) -> tuple[int, dict]:
     return status, {"status": "error", "message": message}
 
 
-def _missing(payload: dict, *names: str) -> dict | None:
-    bad = {n: ["Missing data for required field."] for n in names if not payload.get(n)}
-    return bad or None
+def _json(body: dict, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
 
 
 @dataclass(eq=False)
@@ -113,43 +98,7 @@ class SimServer:
         self._stall_until: datetime | None = None
         self._fired: dict[int, int] = {}  # id(fault) -> times fired
         self.stats = {"ws_dropped": 0, "ws_stalled_messages": 0, "ws_connections": 0}
-        self._handlers: dict[str, Callable[[dict, int], tuple[int, dict]]] = {
-            "placeorder": self._placeorder,
-            "modifyorder": self._modifyorder,
-            "cancelorder": self._cancelorder,
-            "cancelallorder": self._cancelallorder,
-            "closeposition": self._closeposition,
-            "orderstatus": self._orderstatus,
-            "openposition": self._openposition,
-            "orderbook": lambda p, i: (
-                200,
-                {"status": "success", "data": orderbook_json(self.sim.engine.orders())},
-            ),
-            "tradebook": lambda p, i: (
-                200,
-                {"status": "success", "data": [trade_json(t) for t in self.sim.engine.trades()]},
-            ),
-            "positionbook": lambda p, i: (
-                200,
-                {
-                    "status": "success",
-                    "data": [position_json(x) for x in self.sim.engine.positions()],
-                },
-            ),
-            "funds": lambda p, i: (
-                200,
-                {"status": "success", "data": funds_json(self.sim.engine.funds())},
-            ),
-            "quotes": self._quotes,
-            "history": self._history,
-            "symbol": self._symbol,
-            "ping": lambda p, i: (
-                200,
-                {"status": "success", "data": {"message": "pong", "broker": "sim"}},
-            ),
-            "market/holidays": self._holidays,
-            "market/timings": self._timings,
-        }
+        self.rest = RestApi(sim)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -209,6 +158,8 @@ class SimServer:
     async def _astart(self) -> None:
         self._closing = asyncio.Event()
         http = web.Application(client_max_size=1 << 20)
+        http.router.add_get("/api/v1/instruments", self._http_get)
+        http.router.add_get("/api/v1/instruments/", self._http_get)
         http.router.add_post("/api/v1/{endpoint:.+}", self._http)
         wsapp = web.Application()
         wsapp.router.add_get("/{tail:.*}", self._ws)
@@ -254,11 +205,24 @@ class SimServer:
 
     async def _http(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpoint"].strip("/")
-        handler = self._handlers.get(endpoint)
+        if endpoint == "instruments":
+            return _json(_err(405, "The method is not allowed for the requested URL.")[1], 405)
+        try:
+            payload = json.loads(await request.text(), parse_float=Decimal)
+            if not isinstance(payload, dict):
+                raise ValueError
+        except ValueError:
+            payload = None
+        return await self._serve(endpoint, payload)
+
+    async def _http_get(self, request: web.Request) -> web.Response:
+        # instruments is OpenAlgo's one GET endpoint: parameters in the query.
+        return await self._serve("instruments", dict(request.query))
+
+    async def _serve(self, endpoint: str, payload: dict | None) -> web.Response:
+        handler = self.rest.handlers.get(endpoint)
         if handler is None:
-            return web.json_response(
-                {"status": "error", "message": f"Endpoint {endpoint} not found"}, status=404
-            )
+            return _json({"status": "error", "message": f"Endpoint {endpoint} not found"}, 404)
         if self._limiter is not None and not self._limiter.allow(endpoint):
             body = {
                 "status": "error",
@@ -266,24 +230,25 @@ class SimServer:
                 "retry_after": self._limiter.limits.retry_after,
             }
             self.sim.record_request(endpoint, {}, 429, body, fault="rate_limit")
-            return web.json_response(body, status=429)
-        try:
-            payload = json.loads(await request.text(), parse_float=Decimal)
-            if not isinstance(payload, dict):
-                raise ValueError
-        except ValueError:
+            return _json(body, 429)
+        if payload is None:
             body = {"status": "error", "message": "Invalid JSON body: expected an object"}
             self.sim.record_request(endpoint, {}, 400, body)
-            return web.json_response(body, status=400)
+            return _json(body, 400)
         key = payload.get("apikey")
+        if endpoint.startswith("telegram/") and key != self._api_key:
+            # restx_api/telegram_bot.py answers 401 for a missing or bad key.
+            status, body = _err(401, "Invalid or missing API key")
+            self.sim.record_request(endpoint, payload, status, body)
+            return _json(body, status)
         if not key:
             status, body = _err(400, str({"apikey": ["Missing data for required field."]}))
             self.sim.record_request(endpoint, payload, status, body)
-            return web.json_response(body, status=status)
+            return _json(body, status)
         if key != self._api_key:
             status, body = _err(403, "Invalid openalgo apikey")
             self.sim.record_request(endpoint, payload, status, body)
-            return web.json_response(body, status=status)
+            return _json(body, status)
         index, rf = self.sim.faults.on_request(endpoint)
         if rf.latency:
             await self._sleep(rf.latency)
@@ -297,188 +262,31 @@ class SimServer:
             else:
                 body = {"status": "error", "message": rf.http_message or "Internal server error"}
             self.sim.record_request(endpoint, payload, rf.http_status, body, fault=rf.label)
-            return web.json_response(body, status=rf.http_status)
+            return _json(body, rf.http_status)
         try:
             status, body = handler(payload, index)
         except SchemaError as e:
-            status, body = _err(400, str(e.messages))
+            status, body = _err(400, e.reply_message)
         except InvalidRequest as e:
             status, body = _err(e.code or 400, str(e))
-        self.sim.record_request(endpoint, payload, status, body, fault=rf.label)
+        if isinstance(body, dict) and endpoint in ORDER_REPLY_ENDPOINTS and self.sim.analyze_mode:
+            body = {**body, "mode": "analyze"}
+        record = body if isinstance(body, dict) else {"format": "csv"}
+        self.sim.record_request(endpoint, payload, status, record, fault=rf.label)
         if rf.timeout_delay is not None:
             # Applied already: now hold the reply past the client's timeout.
             await self._sleep(rf.timeout_delay)
-        return web.json_response(body, status=status, dumps=_dumps)
+        if isinstance(body, RawReply):
+            return web.Response(
+                text=body.text, status=status, content_type=body.content_type, headers=body.headers
+            )
+        return _json(body, status)
 
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._closing.wait(), timeout=seconds)
         except TimeoutError:
             pass
-
-    def _placeorder(self, p: dict, index: int) -> tuple[int, dict]:
-        req = parse_place(p)
-        self.sim.engine.instrument(req.key)  # unknown symbol -> 404 before any order
-        forced = self.sim.faults.rejection(p, index)
-        view = self.sim.engine.place(req, forced_rejection=forced)
-        if (
-            view.status.value == "rejected"
-            and self.sim.engine.config.rejection_reply is RejectionReply.ERROR
-        ):
-            return _err(400, view.rejection_reason)
-        return 200, {"status": "success", "orderid": view.order_id}
-
-    def _modifyorder(self, p: dict, index: int) -> tuple[int, dict]:
-        order_id, mod = parse_modify(p)
-        self.sim.engine.modify(order_id, mod)
-        return 200, {"status": "success", "orderid": order_id}
-
-    def _cancelorder(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "orderid", "strategy")
-        if bad:
-            raise SchemaError(bad)
-        self.sim.engine.cancel(str(p["orderid"]))
-        return 200, {"status": "success", "orderid": str(p["orderid"])}
-
-    def _cancelallorder(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "strategy")
-        if bad:
-            raise SchemaError(bad)
-        done, failed = self.sim.engine.cancel_all()
-        return 200, {
-            "status": "success",
-            "canceled_orders": done,
-            "failed_cancellations": failed,
-            "message": f"Canceled {len(done)} orders. Failed to cancel {len(failed)} orders.",
-        }
-
-    def _closeposition(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "strategy")
-        if bad:
-            raise SchemaError(bad)
-        self.sim.engine.close_positions()
-        return 200, {"status": "success", "message": "All Open Positions Squared Off"}
-
-    def _orderstatus(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "orderid")
-        if bad:
-            raise SchemaError(bad)
-        try:
-            view = self.sim.engine.order(str(p["orderid"]))
-        except InvalidRequest:
-            return _err(404, f"Order {p['orderid']} not found")
-        return 200, {"status": "success", "data": order_json(view)}
-
-    def _openposition(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "strategy", "symbol", "exchange", "product")
-        if bad:
-            raise SchemaError(bad)
-        key = f"{str(p['exchange']).upper()}:{str(p['symbol']).upper()}"
-        qty = sum(
-            x.quantity
-            for x in self.sim.engine.positions()
-            if x.key == key and x.product.value == str(p["product"]).upper()
-        )
-        return 200, {"quantity": str(qty), "status": "success"}
-
-    def _quotes(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "symbol", "exchange")
-        if bad:
-            raise SchemaError(bad)
-        key = f"{str(p['exchange']).upper()}:{str(p['symbol']).upper()}"
-        return 200, {"status": "success", "data": quote_json(self.sim.quote(key))}
-
-    def _symbol(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "symbol", "exchange")
-        if bad:
-            raise SchemaError(bad)
-        key = f"{str(p['exchange']).upper()}:{str(p['symbol']).upper()}"
-        keys = list(self.sim.engine.instruments)
-        if key not in keys:
-            return _err(404, f"Symbol {p['symbol']} not found in exchange {p['exchange']}")
-        return 200, {
-            "status": "success",
-            "data": symbol_json(self.sim.engine.instrument(key), keys.index(key) + 1),
-        }
-
-    def _history(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "symbol", "exchange", "interval", "start_date", "end_date")
-        if bad:
-            raise SchemaError(bad)
-        try:
-            start = date.fromisoformat(str(p["start_date"]))
-            end = date.fromisoformat(str(p["end_date"]))
-        except ValueError:
-            raise SchemaError({"start_date": ["Dates must be YYYY-MM-DD."]}) from None
-        key = f"{str(p['exchange']).upper()}:{str(p['symbol']).upper()}"
-        self.sim.engine.instrument(key)
-        interval = str(p["interval"])
-        if interval == "D":
-            bars = self.sim.daily_bars(key, start, end)
-            return 200, {"status": "success", "data": [daily_bar_json(b) for b in bars]}
-        if interval not in _INTRADAY:
-            raise SchemaError({"interval": [f"Must be one of: D, {', '.join(_INTRADAY)}."]})
-        return 200, {
-            "status": "success",
-            "data": self._intraday(key, _INTRADAY[interval], start, end),
-        }
-
-    def _intraday(self, key: str, secs: int, start: date, end: date) -> list[dict]:
-        bars: dict[int, list] = {}
-        for t in self.sim.applied_ticks(key):
-            if not start <= t.ts.date() <= end:
-                continue
-            epoch = int(t.ts.timestamp()) // secs * secs  # UTC epoch seconds
-            b = bars.get(epoch)
-            if b is None:
-                bars[epoch] = [t.ltp, t.ltp, t.ltp, t.ltp, 1]
-            else:
-                b[1], b[2], b[3], b[4] = max(b[1], t.ltp), min(b[2], t.ltp), t.ltp, b[4] + 1
-        return [
-            {
-                "timestamp": e,
-                "open": float(o),
-                "high": float(h),
-                "low": float(lo),
-                "close": float(c),
-                "volume": v,
-                "oi": 0,
-            }
-            for e, (o, h, lo, c, v) in sorted(bars.items())
-        ]
-
-    def _holidays(self, p: dict, index: int) -> tuple[int, dict]:
-        year = int(p.get("year") or self.sim.clock.now().year)
-        rows = [
-            {
-                "date": d.isoformat(),
-                "description": "Trading holiday (simulated)",
-                "holiday_type": "TRADING_HOLIDAY",
-                "closed_exchanges": ["NSE", "BSE"],
-                "open_exchanges": [],
-            }
-            for d in sorted(self.sim.day.session.holidays)
-            if d.year == year
-        ]
-        return 200, {"status": "success", "year": year, "timezone": "Asia/Kolkata", "data": rows}
-
-    def _timings(self, p: dict, index: int) -> tuple[int, dict]:
-        bad = _missing(p, "date")
-        if bad:
-            raise SchemaError(bad)
-        try:
-            d = date.fromisoformat(str(p["date"]))
-        except ValueError:
-            return _err(400, "Invalid date format. Use YYYY-MM-DD")
-        session = self.sim.day.session
-        if not session.is_trading_day(d):
-            return 200, {"status": "success", "data": []}
-        ms = lambda t: int(datetime.combine(d, t, tzinfo=IST).timestamp() * 1000)  # noqa: E731
-        rows = [
-            {"exchange": ex, "start_time": ms(session.open), "end_time": ms(session.close)}
-            for ex in ("NSE", "BSE")
-        ]
-        return 200, {"status": "success", "data": rows}
 
     # --- WebSocket ---------------------------------------------------------------------
 
@@ -563,6 +371,8 @@ class SimServer:
                         "broker": "sim",
                         "user_id": "sim-user",
                         "supported_features": {"ltp": True, "quote": True, "depth": True},
+                        # ours: the simulated broker world's identity (see ping)
+                        "session": self.sim.session_id,
                     },
                 )
             return
@@ -771,7 +581,7 @@ class SimServer:
                 )
 
     def _fanout_update(self, ev: OrderEvent) -> None:
-        msg = update_json(ev)
+        msg = update_json(ev, "analyze" if self.sim.analyze_mode else "live")
         for c in list(self._clients):
             if c.authed and c.orders:
                 self._send(c, msg, data=True)

@@ -1,5 +1,11 @@
 """The simulator core both modes share: a day of ticks, a clock, the
-matching engine, the fault injector and the request record.
+matching engine, the fault injector, the request record, and the account
+bits around them (session id, alerts sent, analyzer mode, holdings).
+
+Each ``Simulator`` is one broker world: ``session_id`` (a random uuid4 hex,
+also served by ``ping`` and the WebSocket auth reply) tells a client that
+the orders and positions it remembers belong to this instance and not to a
+fresh one that merely listens on the same port.
 
 In-process, tests move it deterministically (``step``, ``advance_to``,
 ``push_tick``); in socket mode ``SimServer``'s pump thread calls
@@ -9,17 +15,18 @@ In-process, tests move it deterministically (``step``, ``advance_to``,
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from live.broker import Bar
+from live.broker import Bar, InvalidRequest
 from live.clock import Clock, ManualClock, require_aware
 
 from .day import SimDay
 from .engine import MatchingEngine
 from .faults import FaultInjector, FaultPlan
-from .models import EngineConfig, OrderEvent, RequestRecord, SimTick
+from .models import EngineConfig, Notification, OrderEvent, RequestRecord, SimHolding, SimTick
 
 __all__ = ["Simulator"]
 
@@ -33,7 +40,10 @@ class Simulator:
         config: EngineConfig | None = None,
         faults: FaultPlan | None = None,
         include_today_bar: bool = True,
+        holdings: Iterable[SimHolding] = (),
+        telegram_users: Iterable[str] | None = None,
     ) -> None:
+        self.session_id = uuid.uuid4().hex
         self.day = day
         # Default: a manual clock one minute before the open; step() moves it.
         self.clock = clock or ManualClock(day.open_at - timedelta(minutes=1))
@@ -57,6 +67,13 @@ class Simulator:
         self._requests: list[RequestRecord] = []
         self._req_lock = threading.Lock()
         self.engine.add_listener(self._on_event)
+        self.holdings: tuple[SimHolding, ...] = tuple(holdings)
+        # None: every username counts as linked to the Telegram bot.
+        self.telegram_users = None if telegram_users is None else frozenset(telegram_users)
+        self.telegram_bot_active = True
+        self._notifications: list[Notification] = []
+        self._analyze = False
+        self._analyzer_logs = 0
 
     # --- subscriptions -------------------------------------------------------------
 
@@ -225,11 +242,57 @@ class Simulator:
                 fault=fault,
             )
             self._requests.append(rec)
+            if self._analyze:
+                self._analyzer_logs += 1
             return rec
 
     def request_log(self) -> list[RequestRecord]:
         with self._req_lock:
             return list(self._requests)
+
+    # --- account extras ------------------------------------------------------------
+
+    @property
+    def analyze_mode(self) -> bool:
+        return self._analyze
+
+    def set_analyze_mode(self, on: bool) -> None:
+        """OpenAlgo's analyzer (sandbox) switch. The simulator is a sandbox
+        either way; the flag only changes what replies say (``mode``)."""
+        with self._req_lock:
+            self._analyze = bool(on)
+
+    @property
+    def analyzer_logs(self) -> int:
+        """Requests recorded while analyzer mode was on (``total_logs``)."""
+        with self._req_lock:
+            return self._analyzer_logs
+
+    def notify(self, username: str, message: str, priority: int = 5) -> Notification:
+        """Record an alert as ``telegram/notify`` would send it. Raises
+        InvalidRequest with the server's status: 400 missing username or
+        message, 404 user not linked, 409 bot stopped."""
+        if not self.telegram_bot_active:
+            raise InvalidRequest(
+                "Telegram bot is stopped. Start the bot to send notifications.", code=409
+            )
+        if not username or not message:
+            raise InvalidRequest("Username and message are required", code=400)
+        if self.telegram_users is not None and username not in self.telegram_users:
+            raise InvalidRequest("User not found or not linked to Telegram", code=404)
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
+            priority = 5  # the server quietly falls back too
+        with self._req_lock:
+            note = Notification(
+                len(self._notifications) + 1, self.clock.now(), username, message, priority
+            )
+            self._notifications.append(note)
+            return note
+
+    @property
+    def notifications(self) -> list[Notification]:
+        with self._req_lock:
+            return list(self._notifications)
 
     @property
     def truth(self):

@@ -6,15 +6,33 @@ ints, funds as "%.2f" strings, order timestamps "DD-Mon-YYYY HH:MM:SS")."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 
 from live.broker import Action, OrderRequest, PriceType, Product
 
 from .engine import Modification
-from .models import FundsView, OrderEvent, OrderView, PositionView, SimInstrument, Trade
+from .models import (
+    FundsView,
+    OrderEvent,
+    OrderView,
+    PositionView,
+    SimHolding,
+    SimInstrument,
+    Trade,
+)
 
-__all__ = ["SchemaError", "parse_place", "parse_modify", "order_json", "update_json"]
+__all__ = [
+    "SchemaError",
+    "SmartOrder",
+    "parse_place",
+    "parse_modify",
+    "parse_smart",
+    "parse_bool",
+    "order_json",
+    "update_json",
+]
 
 VALID_EXCHANGES = (
     "NSE",
@@ -31,12 +49,19 @@ VALID_EXCHANGES = (
 
 
 class SchemaError(ValueError):
-    """A request failed validation; ``messages`` maps field -> [problems],
-    rendered like marshmallow's ``str(err.messages)`` in the 400 reply."""
+    """A request failed validation; ``messages`` maps field -> [problems].
+    Order endpoints render it like marshmallow's ``str(err.messages)``; the
+    data endpoints (``raw=True``) send the mapping itself, as the server's
+    restx resources do."""
 
-    def __init__(self, messages: dict[str, list[str]]):
+    def __init__(self, messages: dict[str, list[str]], *, raw: bool = False):
         super().__init__(str(messages))
         self.messages = messages
+        self.raw = raw
+
+    @property
+    def reply_message(self):
+        return self.messages if self.raw else str(self.messages)
 
 
 def _num(v) -> float:
@@ -161,6 +186,98 @@ def parse_modify(payload: Mapping) -> tuple[str, Modification]:
     )
 
 
+@dataclass(frozen=True)
+class SmartOrder:
+    """A placesmartorder request: the order's shape plus the position the
+    caller wants to end with (``position_size``, signed)."""
+
+    payload: Mapping
+    exchange: str
+    action: str
+    price_type: str
+    product: str
+    quantity: int  # >= 0: used only when both position_size and the position are 0
+    position_size: int
+    price: Decimal
+    trigger_price: Decimal
+
+    @property
+    def key(self) -> str:
+        return f"{self.exchange}:{str(self.payload['symbol']).upper()}"
+
+    def request(self, action: str, quantity: int) -> OrderRequest:
+        return _to_request(
+            self.payload,
+            self.exchange,
+            action,
+            self.price_type,
+            self.product,
+            quantity,
+            self.price,
+            self.trigger_price,
+        )
+
+
+def _whole(payload: Mapping, name: str, errors: dict, *, signed: bool) -> int:
+    raw = payload.get(name)
+    if raw is None or raw == "":
+        errors[name] = ["Missing data for required field."]
+        return 0
+    try:
+        if isinstance(raw, bool):
+            raise InvalidOperation
+        value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        errors[name] = ["Not a valid number."]
+        return 0
+    if not value.is_finite():
+        errors[name] = ["Not a valid number."]
+    elif not signed and value < 0:
+        errors[name] = ["Quantity must be a non-negative number."]
+    elif value != value.to_integral_value():
+        errors[name] = [f"Fractional {name} ({value}) is not allowed for non-crypto exchanges."]
+    else:
+        return int(value)
+    return 0
+
+
+def parse_smart(payload: Mapping) -> SmartOrder:
+    errors: dict[str, list[str]] = {}
+    for name in ("strategy", "symbol"):
+        if not isinstance(payload.get(name), str) or not payload.get(name):
+            errors[name] = ["Missing data for required field."]
+    exchange = _choice(payload, "exchange", VALID_EXCHANGES, errors)
+    action = _choice(payload, "action", ("BUY", "SELL"), errors, upper=True)
+    ptype = _choice(payload, "pricetype", ("MARKET", "LIMIT", "SL", "SL-M"), errors, "MARKET")
+    product = _choice(payload, "product", ("MIS", "NRML", "CNC"), errors, "MIS")
+    qty = _whole(payload, "quantity", errors, signed=False)
+    size = _whole(payload, "position_size", errors, signed=True)
+    price = _decimal(payload, "price", errors, required=False)
+    trigger = _decimal(payload, "trigger_price", errors, required=False)
+    if errors:
+        raise SchemaError(errors)
+    return SmartOrder(payload, exchange, action, ptype, product, qty, size, price, trigger)
+
+
+_TRUE = {"true", "t", "1", "on", "yes", "y"}
+_FALSE = {"false", "f", "0", "off", "no", "n"}
+
+
+def parse_bool(payload: Mapping, name: str) -> bool:
+    """marshmallow's ``fields.Bool(required=True)``."""
+    raw = payload.get(name)
+    if raw is None:
+        raise SchemaError({name: ["Missing data for required field."]})
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SchemaError({name: ["Not a valid boolean."]})
+
+
 def request_payload(req: OrderRequest, **extra) -> dict:
     """What the openalgo SDK would send for ``req`` (for in-process records)."""
     p = {
@@ -212,11 +329,11 @@ def orderbook_json(orders: list[OrderView]) -> dict:
     return {"orders": [order_json(o) for o in orders], "statistics": stats}
 
 
-def update_json(ev: OrderEvent) -> dict:
+def update_json(ev: OrderEvent, mode: str = "live") -> dict:
     o = ev.order
     return {
         "type": "order_update",
-        "mode": "live",
+        "mode": mode,
         "broker": "sim",
         "orderid": o.order_id,
         "symbol": o.symbol,
@@ -305,4 +422,67 @@ def daily_bar_json(bar) -> dict:
 
 
 def quote_json(q: dict) -> dict:
-    return {k: (v if k == "volume" else _num(v)) for k, v in q.items()}
+    out = {k: (v if k == "volume" else _num(v)) for k, v in q.items()}
+    out["oi"] = 0
+    return out
+
+
+def depth_json(q: dict, tick: Decimal, levels: int = 5) -> dict:
+    """Five synthetic levels a tick apart around the LTP (the best level is
+    the quote's bid/ask); sizes grow away from the touch."""
+    ltp = q["ltp"]
+    asks = [{"price": _num(ltp + tick * (i + 1)), "quantity": 100 * (i + 1)} for i in range(levels)]
+    bids = [
+        {"price": _num(max(ltp - tick * (i + 1), Decimal(0))), "quantity": 100 * (i + 1)}
+        for i in range(levels)
+    ]
+    return {
+        "asks": asks,
+        "bids": bids,
+        "high": _num(q["high"]),
+        "low": _num(q["low"]),
+        "ltp": _num(ltp),
+        "ltq": 1 if q["volume"] else 0,
+        "oi": 0,
+        "open": _num(q["open"]),
+        "prev_close": _num(q["prev_close"]),
+        "totalbuyqty": sum(b["quantity"] for b in bids),
+        "totalsellqty": sum(a["quantity"] for a in asks),
+        "volume": q["volume"],
+    }
+
+
+def instrument_json(inst: SimInstrument, index: int) -> dict:
+    """One row of the instrument master (``instruments`` / ``search``)."""
+    row = symbol_json(inst, index)
+    del row["id"], row["freeze_qty"]
+    return row
+
+
+def holdings_json(rows: list[tuple[SimHolding, Decimal]]) -> dict:
+    """``rows``: (holding, ltp). Numbers rounded to 2 places, as the server does."""
+    out, value, invested, pnl_total = [], Decimal(0), Decimal(0), Decimal(0)
+    for h, ltp in rows:
+        pnl = (ltp - h.average_price) * h.quantity
+        pct = (ltp - h.average_price) / h.average_price * 100 if h.average_price else Decimal(0)
+        out.append(
+            {
+                "symbol": h.symbol,
+                "exchange": h.exchange,
+                "quantity": h.quantity,
+                "product": "CNC",
+                "average_price": _num(h.average_price),
+                "pnl": _num(pnl),
+                "pnlpercent": _num(pct),
+            }
+        )
+        value += ltp * h.quantity
+        invested += h.average_price * h.quantity
+        pnl_total += pnl
+    stats = {
+        "totalholdingvalue": _num(value),
+        "totalinvvalue": _num(invested),
+        "totalprofitandloss": _num(pnl_total),
+        "totalpnlpercentage": _num(pnl_total / invested * 100 if invested else 0),
+    }
+    return {"holdings": out, "statistics": stats}

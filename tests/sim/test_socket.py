@@ -25,37 +25,7 @@ from live.sim import (
     WsStall,
 )
 
-from .conftest import at
-
-KEY = "test-key-123"
-
-
-def wait_for(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
-
-
-@pytest.fixture
-def serve(scenario_day, clock):
-    servers = []
-    clock.set(at("09:14"))  # nothing due until a test moves time
-
-    def start(faults=None, **kw) -> SimServer:
-        # Tests that move time by hand turn the pump off, so the pump never
-        # applies a tick between two of their steps.
-        kw.setdefault("pump", False)
-        sim = Simulator(scenario_day, clock=clock, faults=faults)
-        srv = SimServer(sim, api_key=KEY, **kw).start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for s in servers:
-        s.stop()
+from .conftest import KEY, at, wait_for
 
 
 def test_sdk_rest_roundtrip(serve):
