@@ -21,7 +21,7 @@ from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
 from live.engine import Engine
 from live.execution.dryrun import DryRunBroker
-from live.feed import Feed
+from live.feed import Feed, FeedState
 from live.journal import Journal
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo_broker import OpenAlgoBroker, Timeouts
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def make_clock(cfg: Config) -> Clock:
     if cfg.clock.start is not None:
-        return ReplayClock(cfg.clock.start, speed=cfg.clock.speed)
+        return ReplayClock(cfg.clock.start, speed=cfg.clock.speed, held=True)
     return WallClock()
 
 
@@ -148,6 +148,7 @@ def run(
         engine.feed = feed
         engine.start()
         feed.start()
+        _start_the_replay(clock, feed)
         _wait_for_close(engine, clock, speed, quiet, out)
     finally:
         if feed is not None:
@@ -163,6 +164,17 @@ def run(
     engine.summary = summarize(engine, max_bare, dry_run=dry_run)
     print(render(engine.summary), file=out)
     return engine
+
+
+def _start_the_replay(clock: Clock, feed: Feed, timeout: float = 10.0) -> None:
+    """A held replay clock starts once the feed streams (or after ``timeout``)."""
+    release = getattr(clock, "release", None)
+    if release is None:
+        return
+    deadline = time.monotonic() + timeout
+    while feed.state is not FeedState.LIVE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    release()
 
 
 def _wait_for_close(engine: Engine, clock: Clock, speed: float, quiet: bool, out) -> None:

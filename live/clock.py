@@ -81,18 +81,32 @@ class WallClock:
 
 class ReplayClock:
     """Market time that starts at ``start`` and runs ``speed`` times faster
-    than the wall (speed=60: one market minute per wall second)."""
+    than the wall (speed=60: one market minute per wall second).
 
-    def __init__(self, start: datetime, speed: float = 1.0, *, monotonic=_time.monotonic):
+    ``held=True`` stops it at ``start`` until ``release()``: a replayed day
+    waits for the engine to finish starting (at 400x one second of start-up
+    would be almost seven market minutes of ticks nobody saw)."""
+
+    def __init__(
+        self, start: datetime, speed: float = 1.0, *, monotonic=_time.monotonic, held=False
+    ):
         if speed <= 0:
             raise ValueError(f"clock.speed: must be > 0, got {speed}")
         self._start = require_aware(start, "clock.start")
         self.speed = float(speed)
         self._monotonic = monotonic
-        self._t0 = monotonic()
+        self._t0: float | None = None if held else monotonic()
+
+    def release(self) -> None:
+        """Let a held clock run from ``start`` (no effect on a running one)."""
+        if self._t0 is None:
+            self._t0 = self._monotonic()
 
     def now(self) -> datetime:
-        elapsed = (self._monotonic() - self._t0) * self.speed
+        t0 = self._t0
+        if t0 is None:
+            return self._start
+        elapsed = (self._monotonic() - t0) * self.speed
         return self._start + timedelta(seconds=elapsed)
 
     def sleep(self, seconds: float) -> None:

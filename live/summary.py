@@ -46,7 +46,7 @@ def summarize(
         v = state.view()
         rows.append(
             SymbolRow(
-                key, plan.description, v.entries_today, v.fills, v.exits, v.realized_pnl,
+                key, state.describe(), v.entries_today, v.fills, v.exits, v.realized_pnl,
                 v.phase.value,
             )
         )  # fmt: skip
