@@ -18,10 +18,9 @@ from pathlib import Path
 
 from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
-from live.feed import Feed
 from live.journal import Journal
 from live.logs import log_event, register_secret, setup_logging
-from live.openalgo_broker import OpenAlgoBroker, Timeouts
+from live.openalgo import Feed, OpenAlgoBroker, Timeouts
 
 from .engine import Engine, broker_calendar, market_session
 from .summary import render, summarize
