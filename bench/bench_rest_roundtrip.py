@@ -23,7 +23,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from live.openalgo_broker import OpenAlgoBroker  # noqa: E402
+from live.openalgo import OpenAlgoBroker  # noqa: E402
 from live.ratelimit import RateLimits  # noqa: E402
 
 KEY = "bench-key-0123456789"

@@ -21,10 +21,9 @@ from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
 from live.engine import Engine
 from live.execution.dryrun import DryRunBroker
-from live.feed import Feed, FeedState
 from live.journal import Journal
 from live.logs import log_event, register_secret, setup_logging
-from live.openalgo_broker import OpenAlgoBroker, Timeouts
+from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.strategy import Registry
 from live.summary import render, summarize
 

@@ -1,6 +1,6 @@
 """The broker seam: what the engine needs from a broker, as frozen dataclasses.
 
-Strategy code sees only these types. ``openalgo_broker.py`` turns OpenAlgo's
+Strategy code sees only these types. ``live.openalgo`` turns OpenAlgo's
 JSON into them; ``sim`` and the tests' fakes produce them directly. Prices are
 ``Decimal``, quantities ``int``, timestamps aware IST datetimes.
 """
@@ -38,7 +38,7 @@ class Product(str, Enum):
 
 class OrderStatus(str, Enum):
     """Our order states. OpenAlgo's strings map onto these in one place
-    (``openalgo_broker``); ``PARTIAL`` is ours, derived from filled quantity."""
+    (``live.openalgo.convert``); ``PARTIAL`` is ours, derived from filled quantity."""
 
     OPEN = "open"
     TRIGGER_PENDING = "trigger pending"

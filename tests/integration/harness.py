@@ -33,7 +33,7 @@ from strategies import REGISTRY
 
 DAY = date(2026, 11, 20)  # a Friday, not an NSE holiday
 API_KEY = "it-sim-key-5f0c9a7e1b2d4c6e8a0b"  # a local simulator key, not a secret
-LOGGERS = ("live8020", "live.feed", "live.openalgo_broker")
+LOGGERS = ("live8020", "live.openalgo")
 
 # Scenario mix of the clean day, and a seed whose designed day puts every
 # setup's action between ~09:55 and ~10:05 IST (SBIN trigger 09:57, INFY

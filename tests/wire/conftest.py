@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from live.openalgo_broker import AmbiguityPolicy, OpenAlgoBroker, RetryPolicy, Timeouts
+from live.openalgo import AmbiguityPolicy, OpenAlgoBroker, RetryPolicy, Timeouts
 from tests.wire.stub_rest import API_KEY, StubOpenAlgo
 
 

@@ -23,7 +23,7 @@ from live.broker import (
     RateLimited,
     TransientBrokerError,
 )
-from live.openalgo_broker import AmbiguityPolicy, OpenAlgoBroker, RetryPolicy, Timeouts
+from live.openalgo import AmbiguityPolicy, OpenAlgoBroker, RetryPolicy, Timeouts
 from tests.wire.conftest import make_broker
 from tests.wire.stub_rest import API_KEY, StubOpenAlgo
 

@@ -9,7 +9,7 @@ import pytest
 
 from live.broker import Action, OrderStatus, PriceType, Product
 from live.clock import IST
-from live.openalgo_broker import (
+from live.openalgo.convert import (
     bar_from_dict,
     candle_from_dict,
     funds_from_dict,

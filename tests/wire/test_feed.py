@@ -14,7 +14,7 @@ import pytest
 
 from live.broker import OrderStatus
 from live.clock import IST, ManualClock
-from live.feed import Backoff, Feed, FeedState, SubscribeForm, Tick
+from live.openalgo import Backoff, Feed, FeedState, SubscribeForm, Tick
 from tests.wire.stub_rest import API_KEY
 from tests.wire.stub_ws import StubFeedServer
 
@@ -225,7 +225,7 @@ def test_server_drop_reconnects_resubscribes_and_reports(server, rig_factory):
 
 
 def test_silent_feed_is_detected_and_reconnected(server, rig_factory, caplog):
-    caplog.set_level(logging.INFO, logger="live.feed")
+    caplog.set_level(logging.INFO, logger="live.openalgo.feed")
     clock = ManualClock(T0)
     rig = rig_factory(server.url, clock=clock, stale_after=30).start(server)
     clock.advance(31)  # 31 s of market time without a message

@@ -14,8 +14,8 @@ reason about):
    server has no order stream: ``order_updates_supported`` becomes False and
    the engine relies on the poller;
 4. read: ticks -> ``on_tick(Tick)``, order updates -> ``on_order_update(
-   OrderUpdate)`` after de-duplication on (orderid, status, filled) and
-   dropping states older than one already delivered;
+   OrderUpdate)`` only when it is news (``messages.Inbox``: the project's
+   one ordering rule; repeats count as duplicates, older states as stale);
 5. on a drop, an error or a silent feed (no message for ``stale_after``
    seconds of clock time while the market is open: FEED_STALE), reconnect
    with bounded exponential backoff and jitter, redo 1-3, then call
@@ -25,7 +25,9 @@ reason about):
 Callbacks run on the feed thread, one at a time, in arrival order. They must
 be cheap (take a lock, copy, return); a slow one delays later messages (they
 wait in the socket buffer, they are not lost) and is logged and counted. A
-callback that raises is logged and counted and the feed carries on.
+callback that raises is logged and counted and the feed carries on. A
+message the feed cannot read (not JSON, wrong shape, a field out of range)
+is dropped, logged with the field named and counted; it never ends the thread.
 """
 
 from __future__ import annotations
@@ -39,34 +41,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import websocket
 
 from live.broker import OrderUpdate, split_key
-from live.clock import IST, Clock, WallClock
-from live.openalgo_broker import order_update_from_dict, parse_decimal
+from live.clock import Clock, WallClock
 
-__all__ = ["Backoff", "Feed", "FeedCounters", "FeedState", "SubscribeForm", "Tick", "parse_tick"]
+from .messages import Inbox, Tick, is_error
 
-log = logging.getLogger("live.feed")
+__all__ = ["Backoff", "Feed", "FeedCounters", "FeedState", "SubscribeForm"]
 
-
-@dataclass(frozen=True)
-class Tick:
-    key: str  # "EXCHANGE:SYMBOL"
-    ltp: Decimal
-    ts: datetime  # aware IST
-
-    @property
-    def symbol(self) -> str:
-        return self.key.partition(":")[2]
-
-    @property
-    def exchange(self) -> str:
-        return self.key.partition(":")[0]
+log = logging.getLogger(__name__)
 
 
 class FeedState(Enum):
@@ -125,44 +112,9 @@ class _AuthRefused(Exception):
     pass
 
 
+# What ends a session in the normal course of things (no traceback logged).
+_EXPECTED = (_Reconnect, OSError, websocket.WebSocketException, ValueError)
 _AUTH_REFUSED_CODES = frozenset({"AUTHENTICATION_ERROR", "INVALID_API_KEY", "UNAUTHORIZED"})
-_ACK_TYPES = frozenset({"auth", "subscribe", "subscribe_orders", "unsubscribe", "pong"})
-
-
-def _is_error(msg: dict) -> bool:
-    return "type" not in msg and str(msg.get("status", "")).lower() == "error"
-
-
-def parse_tick(msg: Any, known: frozenset[str] | set[str], now: datetime) -> Tick:
-    """A ``market_data`` message -> Tick, or ValueError naming what is wrong.
-    A missing exchange timestamp falls back to ``now`` (receive time), as
-    some adapters omit it; a present but bad one is an error."""
-    if not isinstance(msg, dict):
-        raise ValueError(f"market_data: expected an object, got {type(msg).__name__}")
-    symbol, exchange = msg.get("symbol"), msg.get("exchange")
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError("market_data.symbol: missing")
-    if not isinstance(exchange, str) or not exchange.strip():
-        raise ValueError("market_data.exchange: missing")
-    key = f"{exchange.strip().upper()}:{symbol.strip().upper()}"
-    if key not in known:
-        raise ValueError(f"market_data: {key} is not a subscribed symbol")
-    data = msg.get("data")
-    if not isinstance(data, dict):
-        raise ValueError(f"market_data.data: missing for {key}")
-    ltp = parse_decimal(data.get("ltp"), "ltp", ctx="market_data.data")
-    if ltp <= 0:
-        raise ValueError(f"market_data.data.ltp: {ltp} must be > 0 ({key})")
-    raw_ts = data.get("timestamp")
-    if raw_ts is None or raw_ts == "":
-        ts = now
-    else:
-        ms = parse_decimal(raw_ts, "timestamp", ctx="market_data.data")
-        if ms <= 0:
-            raise ValueError(f"market_data.data.timestamp: {raw_ts!r} is not an epoch time")
-        secs = float(ms / 1000 if ms > Decimal("1e11") else ms)  # ms, tolerating seconds
-        ts = datetime.fromtimestamp(secs, IST)
-    return Tick(key=key, ltp=ltp, ts=ts)
 
 
 class Feed:
@@ -206,7 +158,6 @@ class Feed:
         self.url = url
         self._api_key = api_key.strip()
         self.keys: tuple[str, ...] = tuple(dict.fromkeys(keys))
-        self._known = frozenset(self.keys)
         self.mode = mode
         self.on_tick = on_tick
         self.on_order_update = on_order_update
@@ -229,7 +180,7 @@ class Feed:
         self._n: Counter[str] = Counter()
         self._state = FeedState.NEW
         self.order_updates_supported: bool | None = None
-        self._last_update: dict[str, OrderUpdate] = {}
+        self._inbox = Inbox(frozenset(self.keys), self._count)
         self._ws: websocket.WebSocket | None = None
         self._last_data_at = self.clock.now()
         self._connected_once = False
@@ -296,9 +247,13 @@ class Feed:
                     log.error("FEED_AUTH_FAILED %s: the server refused the API key", e)
                     self._set_state(FeedState.AUTH_FAILED)
                     return
-                except (_Reconnect, OSError, websocket.WebSocketException, ValueError) as e:
+                except Exception as e:  # noqa: BLE001 - the feed thread must outlive any session
                     if self._stop.is_set():
                         break
+                    if not isinstance(e, _EXPECTED):
+                        # A bug, not a network event: say so loudly, then
+                        # reconnect rather than let ticks stop for the day.
+                        log.exception("FEED_INTERNAL_ERROR reconnecting after %r", e)
                     if self._went_live:
                         attempt = 0  # a session that worked: start backing off afresh
                         log.warning("FEED_DISCONNECTED %s: %s", self.url, e)
@@ -369,11 +324,11 @@ class Feed:
             raise _Reconnect("server closed the connection")
         try:
             msg = json.loads(raw)
-        except ValueError:
-            self._drop(f"not JSON: {raw[:80]!r}")
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+            self._inbox.drop(f"not JSON: {raw[:80]!r}")
             return {}
         if not isinstance(msg, dict):
-            self._drop(f"not a JSON object: {raw[:80]!r}")
+            self._inbox.drop(f"not a JSON object: {raw[:80]!r}")
             return {}
         return msg
 
@@ -389,12 +344,12 @@ class Feed:
                 continue
             if want(msg):
                 return msg
-            self._handle(msg)
+            self.handle(msg)
         return None
 
     def _authenticate(self) -> None:
         self._send({"action": "authenticate", "api_key": self._api_key})
-        reply = self._await(lambda m: m.get("type") == "auth" or _is_error(m), self.reply_timeout)
+        reply = self._await(lambda m: m.get("type") == "auth" or is_error(m), self.reply_timeout)
         if reply is None:
             raise _Reconnect("no reply to authenticate")
         if reply.get("type") == "auth" and str(reply.get("status")).lower() == "success":
@@ -419,7 +374,7 @@ class Feed:
                 }
             )
             reply = self._await(
-                lambda m: m.get("type") == "subscribe" or _is_error(m), self.reply_timeout
+                lambda m: m.get("type") == "subscribe" or is_error(m), self.reply_timeout
             )
             if reply is not None and reply.get("type") == "subscribe":
                 self.subscribe_form = SubscribeForm.LIST
@@ -442,9 +397,9 @@ class Feed:
                 }
             )
             reply = self._await(
-                lambda m: m.get("type") == "subscribe" or _is_error(m), self.reply_timeout
+                lambda m: m.get("type") == "subscribe" or is_error(m), self.reply_timeout
             )
-            if reply is None or _is_error(reply):
+            if reply is None or is_error(reply):
                 log.error(
                     "FEED_SUBSCRIBE_FAILED %s:%s: %s",
                     exchange,
@@ -455,7 +410,8 @@ class Feed:
                 self._log_subscribe(reply)
 
     def _log_subscribe(self, reply: dict) -> None:
-        for sub in reply.get("subscriptions") or []:
+        subs = reply.get("subscriptions")
+        for sub in subs if isinstance(subs, list) else []:
             if isinstance(sub, dict) and str(sub.get("status", "")).lower() != "success":
                 log.error(
                     "FEED_SUBSCRIBE_FAILED %s:%s: %s",
@@ -467,7 +423,7 @@ class Feed:
     def _subscribe_orders(self) -> None:
         self._send({"action": "subscribe_orders"})
         reply = self._await(
-            lambda m: m.get("type") == "subscribe_orders" or _is_error(m), self.reply_timeout
+            lambda m: m.get("type") == "subscribe_orders" or is_error(m), self.reply_timeout
         )
         ok = (
             reply is not None
@@ -487,7 +443,7 @@ class Feed:
         while not self._stop.is_set():
             msg = self._recv()
             if msg and msg.get("type") != "pong":
-                self._handle(msg)
+                self.handle(msg)
                 # Silence counts from when we were ready to read again, so a
                 # slow callback is not mistaken for a silent feed.
                 self._last_data_at = self.clock.now()
@@ -515,60 +471,15 @@ class Feed:
 
     # --- dispatch ---------------------------------------------------------------
 
-    def _drop(self, why: str) -> None:
-        self._count("dropped_malformed")
-        log.warning("FEED_DROPPED %s", why)
-
-    def _handle(self, msg: dict) -> None:
-        kind = msg.get("type")
-        if kind != "pong":
-            self._last_data_at = self.clock.now()
-        if kind == "market_data":
-            try:
-                tick = parse_tick(msg, self._known, self.clock.now())
-            except ValueError as e:
-                return self._drop(str(e))
-            self._count("ticks")
-            self._call(self.on_tick, tick)
-        elif kind == "order_update":
-            try:
-                update = order_update_from_dict(msg, source="ws")
-            except ValueError as e:
-                return self._drop(str(e))
-            if self._accept_update(update):
-                self._call(self.on_order_update, update)
-        elif _is_error(msg):
-            log.warning("FEED_ERROR %s %s", msg.get("code"), msg.get("message"))
-        elif kind not in _ACK_TYPES:
-            log.debug("FEED_IGNORED message type %r", kind)
-
-    def _accept_update(self, u: OrderUpdate) -> bool:
-        """De-duplicate and drop states older than one already delivered:
-        the server has no sequence numbers and may repeat or reorder."""
-        last = self._last_update.get(u.order_id)
-        if last is not None:
-            if last.dedup_key == u.dedup_key:
-                self._count("duplicate_updates")
-                return False
-            older = (
-                last.status.is_terminal
-                or u.status.rank < last.status.rank
-                or u.filled < last.filled
-            )
-            if older:
-                self._count("stale_updates")
-                log.info(
-                    "FEED_STALE_UPDATE %s %s/%d after %s/%d",
-                    u.order_id,
-                    u.status.value,
-                    u.filled,
-                    last.status.value,
-                    last.filled,
-                )
-                return False
-        self._last_update[u.order_id] = u
-        self._count("order_updates")
-        return True
+    def handle(self, msg: Any) -> None:
+        """Act on one decoded message (the feed thread calls this for each
+        message it reads). Never raises: what it cannot read is dropped and
+        counted."""
+        item = self._inbox.read(msg, self.clock.now())
+        if isinstance(item, Tick):
+            self._call(self.on_tick, item)
+        elif isinstance(item, OrderUpdate):
+            self._call(self.on_order_update, item)
 
     def _call(self, fn: Callable | None, *args: Any) -> None:
         if fn is None:

@@ -1,0 +1,141 @@
+"""What arrives on OpenAlgo's WebSocket, read: ticks and order updates.
+
+``Inbox.read`` takes one decoded message and returns what the engine should
+hear about: a ``Tick``, an ``OrderUpdate`` that is news, or nothing (an ack,
+a duplicate or stale update, a message it cannot read). It never raises:
+a message it cannot read is dropped, logged with the field named and
+counted, so one bad message can never end the feed thread.
+
+Order updates have no sequence numbers; the server repeats and reorders
+them. Whether one is news is decided by the project's one ordering rule
+(``live.orders``), the same rule every other holder of order state uses: a
+repeat of the state already delivered is a *duplicate*, an older state is
+*stale*, and neither is delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from live.broker import OrderUpdate
+from live.orders import Known, advance, is_news, is_older
+
+from .convert import epoch_to_ist, order_update_from_dict, parse_decimal
+
+__all__ = ["Inbox", "Tick", "is_error", "parse_tick"]
+
+log = logging.getLogger(__name__)
+
+_ACK_TYPES = frozenset({"auth", "subscribe", "subscribe_orders", "unsubscribe", "pong"})
+
+
+@dataclass(frozen=True)
+class Tick:
+    key: str  # "EXCHANGE:SYMBOL"
+    ltp: Decimal
+    ts: datetime  # aware IST
+
+    @property
+    def symbol(self) -> str:
+        return self.key.partition(":")[2]
+
+    @property
+    def exchange(self) -> str:
+        return self.key.partition(":")[0]
+
+
+def is_error(msg: dict) -> bool:
+    """Server errors come with no ``type`` field."""
+    return "type" not in msg and str(msg.get("status", "")).lower() == "error"
+
+
+def parse_tick(msg: Any, known: frozenset[str] | set[str], now: datetime) -> Tick:
+    """A ``market_data`` message -> Tick, or ValueError naming what is wrong.
+    A missing exchange timestamp falls back to ``now`` (receive time), as
+    some adapters omit it; a present but bad one is an error."""
+    if not isinstance(msg, dict):
+        raise ValueError(f"market_data: expected an object, got {type(msg).__name__}")
+    symbol, exchange = msg.get("symbol"), msg.get("exchange")
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError("market_data.symbol: missing")
+    if not isinstance(exchange, str) or not exchange.strip():
+        raise ValueError("market_data.exchange: missing")
+    key = f"{exchange.strip().upper()}:{symbol.strip().upper()}"
+    if key not in known:
+        raise ValueError(f"market_data.symbol: {key[:60]!r} is not a subscribed symbol")
+    data = msg.get("data")
+    if not isinstance(data, dict):
+        raise ValueError(f"market_data.data: missing for {key}")
+    ltp = parse_decimal(data.get("ltp"), "ltp", ctx="market_data.data")
+    if ltp <= 0:
+        raise ValueError(f"market_data.data.ltp: {ltp} must be > 0 ({key})")
+    raw_ts = data.get("timestamp")
+    if raw_ts is None or (isinstance(raw_ts, str) and not raw_ts.strip()):
+        ts = now
+    else:  # milliseconds, tolerating seconds
+        ts = epoch_to_ist(raw_ts, "timestamp", ctx="market_data.data")
+    return Tick(key=key, ltp=ltp, ts=ts)
+
+
+class Inbox:
+    """The reading side of one feed; used by the feed thread only.
+    ``count`` is the feed's (thread-safe) counter."""
+
+    def __init__(self, known: frozenset[str], count: Callable[[str], None]):
+        self._known = known
+        self._count = count
+        self._orders: dict[str, Known] = {}
+
+    def drop(self, why: str) -> None:
+        self._count("dropped_malformed")
+        log.warning("FEED_DROPPED %s", why)
+
+    def read(self, msg: Any, now: datetime) -> Tick | OrderUpdate | None:
+        if not isinstance(msg, dict):
+            return self.drop(f"not a JSON object: {type(msg).__name__}")
+        kind = msg.get("type")
+        if kind is not None and not isinstance(kind, str):
+            return self.drop(f"type: expected text, got {type(kind).__name__}")
+        if kind == "market_data":
+            try:
+                tick = parse_tick(msg, self._known, now)
+            except ValueError as e:
+                return self.drop(str(e))
+            self._count("ticks")
+            return tick
+        if kind == "order_update":
+            try:
+                update = order_update_from_dict(msg, source="ws")
+            except ValueError as e:
+                return self.drop(str(e))
+            return update if self._is_news(update) else None
+        if is_error(msg):
+            log.warning("FEED_ERROR %.40s %.200s", msg.get("code"), msg.get("message"))
+        elif kind not in _ACK_TYPES:
+            log.debug("FEED_IGNORED message type %.40r", kind)
+        return None
+
+    def _is_news(self, u: OrderUpdate) -> bool:
+        known = self._orders.get(u.order_id)
+        if is_news(u, known):
+            self._orders[u.order_id] = advance(u, known)
+            self._count("order_updates")
+            return True
+        if known is not None and is_older(u, known):
+            self._count("stale_updates")
+            log.info(
+                "FEED_STALE_UPDATE %s %s/%s after %s/%d",
+                u.order_id,
+                u.status.value,
+                u.filled_quantity,
+                known.status.value,
+                known.filled,
+            )
+        else:
+            self._count("duplicate_updates")
+        return False
