@@ -21,7 +21,7 @@ from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
 from live.engine import Engine
 from live.execution.dryrun import DryRunBroker
-from live.journal import Journal
+from live.journal import open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.strategy import Registry
@@ -121,8 +121,18 @@ def run(
     )
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     # A dry run keeps its own journal: its attempt claims and DRY- orders
-    # must never be restored by a live run of the same day.
-    journal = Journal(cfg.data_dir / ("dryrun-journal.db" if dry_run else "journal.db"))
+    # must never be restored by a live run of the same day. A journal of
+    # another broker world (yesterday's simulator, another account) is moved
+    # aside, never applied.
+    opened = open_for(
+        cfg.data_dir / ("dryrun-journal.db" if dry_run else "journal.db"),
+        broker.world(),
+        today=clock.now().date(),
+    )
+    journal = opened.journal
+    if opened.message:
+        log_event("JOURNAL", message=opened.message)
+        print(opened.message, file=out)
     session = broker_calendar(broker, market_session(cfg), clock.now().date())
     trading = DryRunBroker(broker) if dry_run else broker
     strategy = registry.get(cfg.strategy.name)

@@ -38,6 +38,7 @@ from live.broker import (
     TransientBrokerError,
 )
 from live.clock import Clock, WallClock
+from live.journal import World
 from live.ratelimit import RateLimiters, RateLimits
 from live.ticks import is_tick_multiple
 
@@ -446,6 +447,18 @@ class OpenAlgoBroker:
                 if start and end:
                     return start, end
         return None
+
+    def world(self) -> World:
+        """Which broker world this host is (``ping``): a journal written
+        against another world is never applied to this one. The embedded
+        simulator names its session; an OpenAlgo server its broker."""
+        data = self.transport.read("ping").get("data") or {}
+        if not isinstance(data, Mapping):
+            raise BrokerError(f"ping.data: expected an object, got {type(data).__name__}")
+        session = str(data.get("session") or "").strip()
+        if session:
+            return World.sim(self.host, session)
+        return World.openalgo(self.host, broker=str(data.get("broker") or "") or None)
 
     def notify(self, message: str, *, username: str, priority: int = 5) -> bool:
         """Best effort Telegram alert: failures are logged and counted, never
