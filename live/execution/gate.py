@@ -51,14 +51,22 @@ class EntryGate:
         self.journal = journal
 
     def admit(
-        self, ref: str, attempt: int, qty: int, margin: Decimal, ts: datetime, *, retry: bool
+        self,
+        ref: str,
+        attempt: int,
+        qty: int,
+        margin: Decimal,
+        ts: datetime,
+        *,
+        retry: bool,
+        shape: dict | None = None,
     ) -> Admission | Refusal:
         """Take everything an entry needs, or nothing. A retry of an
         admitted attempt still holds its slot and reservation: it only
         records its new intent."""
         if retry:
             try:
-                intent = self._intent(attempt, ts, retry=True)
+                intent = self._intent(attempt, ts, retry=True, shape=shape)
             except Exception as exc:  # noqa: BLE001 - the journal failed: do not place blind
                 return Refusal(f"journal: {type(exc).__name__}: {exc}", "error")
             return Admission(ref, attempt, intent)
@@ -77,7 +85,7 @@ class EntryGate:
                         "buying_power",
                     )
                 taken.append("ledger")
-            intent = self._intent(attempt, ts, retry=False)
+            intent = self._intent(attempt, ts, retry=False, shape=shape)
             if intent is False:
                 self._give_back(ref, taken)
                 return Refusal(f"attempt {attempt} already claimed", "claimed", spent=True)
@@ -86,12 +94,15 @@ class EntryGate:
             return Refusal(f"{type(exc).__name__}: {exc}", "error")
         return Admission(ref, attempt, intent)
 
-    def _intent(self, attempt: int, ts: datetime, *, retry: bool) -> int | None | bool:
+    def _intent(
+        self, attempt: int, ts: datetime, *, retry: bool, shape: dict | None
+    ) -> int | None | bool:
         if self.journal is None:
             return None
         if retry:
-            return self.journal.record_intent(self.symbol, "entry_retry", ts, {"attempt": attempt})
-        claimed = self.journal.claim_entry(self.symbol, ts.date(), attempt, ts)
+            detail = {"attempt": attempt, **(shape or {})}
+            return self.journal.record_intent(self.symbol, "entry_retry", ts, detail)
+        claimed = self.journal.claim_entry(self.symbol, ts.date(), attempt, ts, shape)
         return False if claimed is None else claimed
 
     def placed(self, admission: Admission) -> None:

@@ -49,6 +49,18 @@ if TYPE_CHECKING:
 UNSENT, UNCONFIRMED, RETRY, REFUSED = "unsent", "unconfirmed", "retry", "refused"
 
 
+def shape_of(request) -> dict:
+    """What an intent records of its order: enough to recognise it at the
+    broker if the engine dies before the order's id is journaled."""
+    return {
+        "action": request.action.value,
+        "quantity": request.quantity,
+        "price_type": request.price_type.value,
+        "trigger": str(request.trigger_price) if request.trigger_price is not None else None,
+        "price": str(request.price) if request.price is not None else None,
+    }
+
+
 class OpRunner:
     def __init__(self, ex: SymbolExecutor):
         self.ex = ex
@@ -87,6 +99,7 @@ class OpRunner:
                     request.trigger_price * request.quantity * st.config.margin_rate,
                     ts,
                     retry=op.retry,
+                    shape=shape_of(request),
                 )
                 if isinstance(got, Refusal):
                     return self._refused_at_gate(op, got, ts)
@@ -218,8 +231,7 @@ class OpRunner:
 
     def _intent(self, op: Place) -> tuple:
         role = "emergency_stop" if op.emergency else op.role.value
-        detail = {"trigger": str(op.request.trigger_price), "reason": op.reason}
-        return (self.ex.st.symbol, role, detail)
+        return (self.ex.st.symbol, role, {**shape_of(op.request), "reason": op.reason})
 
     def _exit_request(self, op: Place, ts: datetime):
         """A market exit for more than the broker holds opens the opposite

@@ -117,12 +117,16 @@ class Journal:
 
     # --- writes -----------------------------------------------------------------
 
-    def claim_entry(self, key: str, day: date, attempt: int, ts: datetime) -> int | None:
+    def claim_entry(
+        self, key: str, day: date, attempt: int, ts: datetime, detail: dict | None = None
+    ) -> int | None:
         """Claim entry attempt ``attempt`` (1-based) for ``key`` on ``day``.
         Returns the intent id, or None if the attempt was already claimed by
         anyone (this or another thread or process): ``UNIQUE(key, day,
-        attempt)`` is the duplicate-entry guard."""
-        return self._writes.claim_entry(key, day, attempt, ts)
+        attempt)`` is the duplicate-entry guard. ``detail`` records the
+        order's shape, so a restart can find it at the broker if the engine
+        died before its id was journaled."""
+        return self._writes.claim_entry(key, day, attempt, ts, detail)
 
     def record_intent(self, key: str, role: str, ts: datetime, detail: dict | None = None) -> int:
         """What the engine is about to do (stop, exit, cancel...), written

@@ -21,16 +21,22 @@ class Writes:
     def __init__(self, store: Store):
         self._store = store
 
-    def claim_entry(self, key: str, day: date, attempt: int, ts: datetime) -> int | None:
+    def claim_entry(
+        self, key: str, day: date, attempt: int, ts: datetime, detail: dict | None = None
+    ) -> int | None:
         k, d, t = checks.key(key), checks.day(day), checks.ts(ts)
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
             raise ValueError(f"attempt: must be an int >= 1, got {attempt!r}")
+        if detail is not None and not isinstance(detail, dict):
+            raise ValueError(f"detail: must be a dict or None, got {type(detail).__name__}")
+        blob = None if detail is None else json.dumps(detail, default=checks.json_default,
+                                                      sort_keys=True)  # fmt: skip
         interleave.checkpoint("journal.claim_entry")
         with self._store.write(f"claim_entry({k}, attempt {attempt})") as c:
             cur = c.execute(
-                "INSERT OR IGNORE INTO intents (key, day, role, attempt, created_at)"
-                " VALUES (?,?,?,?,?)",
-                (k, d, ENTRY_ROLE, attempt, t.isoformat()),
+                "INSERT OR IGNORE INTO intents (key, day, role, attempt, created_at, detail)"
+                " VALUES (?,?,?,?,?,?)",
+                (k, d, ENTRY_ROLE, attempt, t.isoformat(), blob),
             )
             return int(cur.lastrowid) if cur.rowcount == 1 else None
 
