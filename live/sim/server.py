@@ -1,7 +1,16 @@
-"""``SimServer``: OpenAlgo's REST (``POST /api/v1/<endpoint>``) and WebSocket
-protocols on 127.0.0.1, served by aiohttp on one asyncio loop in a background
-thread, over a ``Simulator``. A pump thread applies each scheduled tick when
-the simulator's clock reaches its timestamp.
+"""``SimServer``: OpenAlgo's REST (``POST /api/v1/<endpoint>``, plus ``GET
+/api/v1/instruments``) and WebSocket protocols on 127.0.0.1, served by aiohttp
+on one asyncio loop in a background thread, over a ``Simulator``. The
+endpoints themselves are live/sim/rest.py. A pump thread applies the
+scheduled ticks the simulator's clock has reached, in batches.
+
+Fan-out: ticks and order updates (from any thread) join one ordered outbox;
+the loop drains it in batches into each subscriber's pending list (an LTP
+message is encoded once per tick, whoever subscribed), and each client's
+writer sends its batch as plain text frames in a single socket write. When
+the fault plan counts messages (a drop or stall after N), the writer sends
+one message at a time through aiohttp instead, so the fault fires exactly
+after the Nth.
 
     with SimServer(sim, api_key="k").start() as srv:
         client = openalgo.api(api_key="k", host=srv.http_url, ws_url=srv.ws_url)
