@@ -42,7 +42,9 @@ Public API
 ``SimDay.generate(day, {"NSE:SBIN": scenario} | ["NSE:SBIN", ...], *, seed=0,
 tick_seconds=5.0, history_days=20, session=None, default_scenario=None)``;
 ``SimDay.from_csv(path, *, prior_bars=None, instruments=None)`` (columns
-symbol,exchange,timestamp,ltp). Scenarios: ``SCENARIOS`` (long_win,
+symbol,exchange,timestamp,ltp); ``SimDay.synthetic(day, count, tick_rate, *,
+seed=0, setup_share=0.05)`` (lazy: ``tick_stream()`` makes the ticks, the
+SymbolDays hold none). Scenarios: ``SCENARIOS`` (long_win,
 long_stopout, long_stopout_reentry, short_*, no_setup, random, and the
 opening-range-breakout kinds ``ORB_KINDS``: orb_up, orb_down, orb_whipsaw,
 orb_none); ``SimDay.symbol(key).levels`` gives the designed 80-20 levels,
@@ -58,6 +60,7 @@ include_today_bar=True, holdings=(), telegram_users=None)``: ``session_id``
 ``analyze_mode`` / ``set_analyze_mode``, ``holdings`` (``SimHolding``s); ``step() -> SimTick | None``, ``advance_to(ts) ->
 int``, ``advance(seconds)``, ``run_to_end()``, ``push_tick(key, ltp, ts=None)``,
 ``on_tick(cb)``, ``on_order_event(cb)``, ``truth`` (GroundTruth),
+``intraday_bars(key, seconds, start, end)``, ``ticks_applied`` (by the pump),
 ``engine`` (MatchingEngine), ``daily_bars(key, start, end)``, ``quote(key)``.
 ``history`` with interval D includes today's forming bar once the market has
 ticked (as real brokers do) unless ``include_today_bar=False``.
@@ -94,7 +97,18 @@ Matching rules, margin and rejections: live/sim/engine.py. The dev API key
 ``DEFAULT_API_KEY`` is a fixed local-simulator key, not a secret.
 
 Standalone: ``python -m live.sim --port 5000 --ws-port 8765 [--api-key KEY]
-[--symbols NSE:SBIN,NSE:INFY] [--speed 60] [--seed N] [--faults faults.yaml]``.
+[--symbols NSE:SBIN,NSE:INFY] [--scenarios ...] [--speed 60] [--seed N]
+[--faults faults.yaml]``; or a synthetic market for scale runs:
+``python -m live.sim --symbols-count 2000 --tick-rate 3 [--setup-share 0.05]
+[--speed 1]`` (``SimDay.synthetic``: SYM0001.. random walks on the tick grid,
+a share replaying 80-20 / ORB scenario days; ticks made lazily per time step).
+The process keeps one Simulator - one session id, one order book - until it
+exits, so clients may restart against it freely.
+
+Scale: the pump applies due ticks in batches, the server fans them out from
+one ordered outbox (ticks and order updates keep their order) and writes
+each client's batch as plain WebSocket frames in one socket write; see
+bench/bench_sim_feed.py for the numbers.
 """
 
 from .broker import SimBroker

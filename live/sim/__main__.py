@@ -35,7 +35,33 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"comma list matching --symbols; one of {', '.join(SCENARIOS)}",
     )
-    ap.add_argument("--speed", type=float, default=60.0)
+    ap.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="market seconds per wall second (default 60; 1 with --symbols-count)",
+    )
+    ap.add_argument(
+        "--symbols-count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="synthetic market of N symbols (SYM0001...) instead of --symbols",
+    )
+    ap.add_argument(
+        "--tick-rate",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="with --symbols-count: ticks per symbol per market second (at --speed 1, per "
+        "wall second); default 1",
+    )
+    ap.add_argument(
+        "--setup-share",
+        type=float,
+        default=0.05,
+        help="with --symbols-count: the share of symbols replaying 80-20 / ORB scenario days",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--date", default=None, help="YYYY-MM-DD (default: latest trading day)")
     ap.add_argument("--faults", default=None, help="fault plan YAML file")
@@ -44,15 +70,32 @@ def main(argv: list[str] | None = None) -> int:
     session = MarketSession()
     try:
         day = _trading_day(session, args.date)
-        keys = [k.strip() for k in args.symbols.split(",") if k.strip()]
-        if args.scenarios:
-            kinds = [s.strip() for s in args.scenarios.split(",")]
-            if len(kinds) != len(keys):
-                raise ValueError("--scenarios: give one scenario per symbol")
-            symbols = dict(zip(keys, kinds, strict=True))
+        speed = (
+            args.speed if args.speed is not None else (60.0 if args.symbols_count is None else 1.0)
+        )
+        if speed <= 0:
+            raise ValueError(f"--speed: must be > 0, got {speed:g}")
+        if args.symbols_count is not None:
+            if args.scenarios:
+                raise ValueError("--scenarios: not with --symbols-count (use --setup-share)")
+            simday = SimDay.synthetic(
+                day,
+                args.symbols_count,
+                args.tick_rate,
+                seed=args.seed,
+                setup_share=args.setup_share,
+                session=session,
+            )
         else:
-            symbols = keys
-        simday = SimDay.generate(day, symbols, seed=args.seed, session=session)
+            keys = [k.strip() for k in args.symbols.split(",") if k.strip()]
+            if args.scenarios:
+                kinds = [s.strip() for s in args.scenarios.split(",")]
+                if len(kinds) != len(keys):
+                    raise ValueError("--scenarios: give one scenario per symbol")
+                symbols = dict(zip(keys, kinds, strict=True))
+            else:
+                symbols = keys
+            simday = SimDay.generate(day, symbols, seed=args.seed, session=session)
         faults = FaultPlan.from_yaml(args.faults) if args.faults else None
     except (ValueError, OSError) as e:
         print(f"live.sim: {e}", file=sys.stderr)
@@ -64,16 +107,26 @@ def main(argv: list[str] | None = None) -> int:
         key, source = os.environ["SIM_API_KEY"], "environment SIM_API_KEY"
     else:
         key, source = DEFAULT_API_KEY, "the built-in dev key (live.sim.DEFAULT_API_KEY)"
-    clock = ReplayClock(simday.open_at - timedelta(minutes=1), speed=args.speed)
+    # A minute before the open to connect in; a synthetic market only needs seconds.
+    lead = timedelta(minutes=1) if args.symbols_count is None else timedelta(seconds=5)
+    clock = ReplayClock(simday.open_at - lead, speed=speed)
     sim = Simulator(simday, clock=clock, faults=faults)
     server = SimServer(sim, api_key=key, http_port=args.port, ws_port=args.ws_port).start()
     print(f"live.sim: REST {server.http_url}  WebSocket {server.ws_url}")
     print(f"live.sim: api key from {source}")
     print(f"live.sim: session {sim.session_id} (ping's data.session; kept until exit)")
-    print(
-        f"live.sim: {day} at {args.speed:g}x: "
-        + ", ".join(f"{s.key}={s.scenario}" for s in simday.symbols)
-    )
+    setups = [s for s in simday.symbols if s.scenario not in ("walk", "random")]
+    if args.symbols_count is not None:
+        print(
+            f"live.sim: {day} at {speed:g}x: {len(simday.symbols)} synthetic symbols "
+            f"({simday.symbols[0].instrument.symbol}..{simday.symbols[-1].instrument.symbol}) "
+            f"at {args.tick_rate:g} ticks/s each, {len(setups)} replaying scenario days"
+        )
+    else:
+        print(
+            f"live.sim: {day} at {speed:g}x: "
+            + ", ".join(f"{s.key}={s.scenario}" for s in simday.symbols)
+        )
     print("live.sim: Ctrl-C to stop")
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -32,10 +32,11 @@ from __future__ import annotations
 import csv
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from live.broker import Bar, split_key
@@ -45,6 +46,7 @@ from live.ticks import TickTable, to_decimal
 from .models import SimInstrument, SimTick
 from .orb import DEFAULT_ORB_MINUTES, ORB_KINDS, OrbLevels, orb_path, orb_truth
 from .paths import BANDS, bounded_path, nearest, noise
+from .stream import ListStream, TickStream
 
 __all__ = ["SCENARIOS", "SymbolDay", "SimDay", "SetupLevels", "OrbLevels"]
 
@@ -96,11 +98,19 @@ class SimDay:
     day: date
     symbols: tuple[SymbolDay, ...]
     session: MarketSession = field(default_factory=MarketSession)
+    # A lazy day (``SimDay.synthetic``) makes its ticks as the clock reaches
+    # them: its SymbolDays hold no ticks and each Simulator gets a fresh stream.
+    stream_factory: Callable[[], TickStream] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         keys = [s.key for s in self.symbols]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"symbols: duplicate keys in {keys}")
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            raise ValueError(f"symbols: duplicate keys {dup}")
+
+    @cached_property
+    def _by_key(self) -> dict[str, SymbolDay]:
+        return {s.key: s for s in self.symbols}
 
     @property
     def keys(self) -> list[str]:
@@ -111,13 +121,20 @@ class SimDay:
         return [s.instrument for s in self.symbols]
 
     def symbol(self, key: str) -> SymbolDay:
-        for s in self.symbols:
-            if s.key == key.upper():
-                return s
-        raise KeyError(f"{key} is not in this SimDay (have {self.keys})")
+        sd = self._by_key.get(key.upper())
+        if sd is None:
+            raise KeyError(f"{key} is not in this SimDay (have {self.keys[:20]}...)")
+        return sd
+
+    def tick_stream(self) -> TickStream:
+        """A fresh replay of the day's ticks (lazy for synthetic days)."""
+        if self.stream_factory is not None:
+            return self.stream_factory()
+        return ListStream(self.ticks())
 
     def ticks(self) -> list[SimTick]:
-        """All symbols' ticks merged in time order (ties: symbol order)."""
+        """All symbols' ticks merged in time order (ties: symbol order).
+        Empty for a lazy (synthetic) day: use ``tick_stream()``."""
         merged = []
         for i, s in enumerate(self.symbols):
             merged.extend((t.ts, i, n, t) for n, t in enumerate(s.ticks))
@@ -173,6 +190,14 @@ class SimDay:
                 )
             )
         return SimDay(day=day, symbols=tuple(out), session=session)
+
+    @staticmethod
+    def synthetic(day: date, count: int, tick_rate: float, **kw) -> SimDay:
+        """``count`` synthetic symbols (SYM0001...) at ``tick_rate`` ticks per
+        market second each, made lazily; see live/sim/synthetic.py."""
+        from .synthetic import synthetic_day
+
+        return synthetic_day(day, count, tick_rate, **kw)
 
     # --- CSV replay ----------------------------------------------------------------
 
@@ -379,7 +404,7 @@ def _generate_orb(
     open_s = session.open_at(day)
     seconds = int((session.close_at(day) - open_s).total_seconds())
     times = [i * tick_seconds for i in range(int(seconds // tick_seconds))]
-    cutoff = datetime.combine(day, time(15, 15), tzinfo=open_s.tzinfo)
+    cutoff = datetime.combine(day, session.exit_cutoff, tzinfo=open_s.tzinfo)
     cutoff_s = (cutoff - open_s).total_seconds()
     kind = scenario.split("_", 1)[1]
     down = kind == "down" or (kind == "whipsaw" and rng.random() < 0.5)
@@ -400,7 +425,7 @@ def _generate_orb(
         SimTick(sym, exch, price(k), open_s + timedelta(seconds=t))
         for t, k in zip(times, path, strict=True)
     )
-    levels = orb_truth(ticks, open_s, minutes=minutes, cutoff=time(15, 15))
+    levels = orb_truth(ticks, open_s, minutes=minutes, cutoff=session.exit_cutoff)
     return SymbolDay(instrument, scenario, bars, ticks, orb=levels)
 
 
@@ -416,14 +441,18 @@ def _random_path(rng, times, close, rt):
     return [a + b for a, b in zip(out, wiggle, strict=True)]
 
 
+@lru_cache(maxsize=64)
+def _prior_days(session: MarketSession, day: date, n: int) -> tuple[date, ...]:
+    days = []
+    for _ in range(n):
+        day = session.previous_trading_day(day)
+        days.append(day)
+    return tuple(reversed(days))
+
+
 def _history(rng, day, session, n, o, h, lo, c, tick) -> tuple[Bar, ...]:
     """``n`` prior daily bars ending with the designed bar (o, h, lo, c)."""
-    days = []
-    d = day
-    for _ in range(max(1, n)):
-        d = session.previous_trading_day(d)
-        days.append(d)
-    days.reverse()
+    days = _prior_days(session, day, max(1, n))
     bars = [Bar(days[-1], o, h, lo, c, rng.randint(100_000, 5_000_000))]
     prev_open = o
     for d in reversed(days[:-1]):

@@ -441,7 +441,9 @@ class MatchingEngine:
         return ids
 
     def on_tick(self, key: str, ltp: Decimal, ts: datetime) -> None:
-        inst = self.instrument(key)
+        # The hot path at thousands of ticks a second: no copies, no drain
+        # round-trip when nothing happened.
+        inst = self._instruments.get(key) or self.instrument(key)
         if not isinstance(ltp, Decimal) or not ltp.is_finite() or ltp <= 0:
             raise ValueError(f"ltp: must be a finite Decimal > 0, got {ltp!r}")
         try:
@@ -449,13 +451,19 @@ class MatchingEngine:
                 d = self._days[inst.key]
                 if d.open is None:
                     d.open = d.high = d.low = ltp
-                d.high, d.low = max(d.high, ltp), min(d.low, ltp)
+                elif ltp > d.high:
+                    d.high = ltp
+                elif ltp < d.low:
+                    d.low = ltp
                 d.ltp, d.ts = ltp, ts
                 d.volume += 1
-                for o in list(self._working[inst.key]):
-                    self._match_order_locked(inst, o, fresh=False)
+                working = self._working[inst.key]
+                if working:
+                    for o in list(working):
+                        self._match_order_locked(inst, o, fresh=False)
         finally:
-            self._drain()
+            if self._outbox:
+                self._drain()
 
     # --- internals -----------------------------------------------------------------
 

@@ -7,7 +7,8 @@ for the ticks after the range window:
 * ``orb_up`` - strictly inside the range for a while, then a breakout above
   the high that runs: it never trades back inside the range (so neither
   entry's opposite stop at the range low nor the sell entry ever triggers)
-  and stands at least a full range width above the high by the cutoff.
+  and stands at least a full range width above the high by the cutoff (the
+  session's exit_cutoff, 15:15 by default).
 * ``orb_down`` - the mirror image.
 * ``orb_whipsaw`` - breaks out on one side, reaches 5-8 ticks beyond it
   within 0-2 more ticks, then within 1-3 ticks falls through the other side

@@ -228,19 +228,9 @@ class RestApi:
         }
 
     def _intraday(self, key: str, secs: int, start: date, end: date) -> list[dict]:
-        bars: dict[int, list] = {}
-        for t in self.sim.applied_ticks(key):
-            if not start <= t.ts.date() <= end:
-                continue
-            epoch = int(t.ts.timestamp()) // secs * secs  # UTC epoch seconds
-            b = bars.get(epoch)
-            if b is None:
-                bars[epoch] = [t.ltp, t.ltp, t.ltp, t.ltp, 1]
-            else:
-                b[1], b[2], b[3], b[4] = max(b[1], t.ltp), min(b[2], t.ltp), t.ltp, b[4] + 1
         return [
             {
-                "timestamp": e,
+                "timestamp": e,  # UTC epoch seconds
                 "open": float(o),
                 "high": float(h),
                 "low": float(lo),
@@ -248,7 +238,7 @@ class RestApi:
                 "volume": v,
                 "oi": 0,
             }
-            for e, (o, h, lo, c, v) in sorted(bars.items())
+            for e, o, h, lo, c, v in self.sim.intraday_bars(key, secs, start, end)
         ]
 
     def _holidays(self, p: dict, index: int) -> tuple[int, dict]:

@@ -1,7 +1,16 @@
-"""``SimServer``: OpenAlgo's REST (``POST /api/v1/<endpoint>``) and WebSocket
-protocols on 127.0.0.1, served by aiohttp on one asyncio loop in a background
-thread, over a ``Simulator``. A pump thread applies each scheduled tick when
-the simulator's clock reaches its timestamp.
+"""``SimServer``: OpenAlgo's REST (``POST /api/v1/<endpoint>``, plus ``GET
+/api/v1/instruments``) and WebSocket protocols on 127.0.0.1, served by aiohttp
+on one asyncio loop in a background thread, over a ``Simulator``. The
+endpoints themselves are live/sim/rest.py. A pump thread applies the
+scheduled ticks the simulator's clock has reached, in batches.
+
+Fan-out: ticks and order updates (from any thread) join one ordered outbox;
+the loop drains it in batches into each subscriber's pending list (an LTP
+message is encoded once per tick, whoever subscribed), and each client's
+writer sends its batch as plain text frames in a single socket write. When
+the fault plan counts messages (a drop or stall after N), the writer sends
+one message at a time through aiohttp instead, so the fault fires exactly
+after the Nth.
 
     with SimServer(sim, api_key="k").start() as srv:
         client = openalgo.api(api_key="k", host=srv.http_url, ws_url=srv.ws_url)
@@ -26,6 +35,7 @@ from .models import OrderEvent, SimTick
 from .ratelimit import RateLimiter, RateLimits
 from .rest import ORDER_REPLY_ENDPOINTS, RawReply, RestApi
 from .simulator import Simulator
+from .ticktext import LtpText
 from .wire import SchemaError, update_json
 
 __all__ = ["SimServer", "DEFAULT_API_KEY"]
@@ -52,13 +62,40 @@ def _json(body: dict, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=_dumps)
 
 
+_HIGH_WATER = 1 << 20  # bytes buffered for one WebSocket before its writer waits
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """An unmasked, final text frame (RFC 6455 5.2) as a server sends it."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
 @dataclass(eq=False)
 class _Client:
     ws: web.WebSocketResponse
-    queue: asyncio.Queue
+    transport: asyncio.Transport | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # (text, is_data, made_at) for the writer; None closes it
+    pending: list = field(default_factory=list)
     authed: bool = False
     orders: bool = False
     subs: set = field(default_factory=set)  # {(key, mode)}
+    by_key: dict = field(default_factory=dict)  # key -> modes, derived from subs
+
+    def push(self, item) -> None:
+        self.pending.append(item)
+        self.wake.set()
+
+    def resubscribed(self) -> None:
+        modes: dict[str, list[int]] = {}
+        for key, mode in self.subs:
+            modes.setdefault(key, []).append(mode)
+        self.by_key = {k: tuple(sorted(v)) for k, v in modes.items()}
 
 
 class SimServer:
@@ -94,7 +131,17 @@ class SimServer:
         self._runners: list[web.AppRunner] = []
         self._clients: set[_Client] = set()
         self._closing: asyncio.Event | None = None
+        self._fault_task: asyncio.Task | None = None
         self._sent = 0  # data messages sent over all connections
+        self._outbox: list = []
+        self._outbox_lock = threading.Lock()
+        self._flush_scheduled = False
+        self._ltp_text = LtpText()
+        # Faults counted per message sent: skipped entirely when there are none.
+        self._counted_faults = any(
+            getattr(f, "after_messages", None) is not None
+            for f in sim.faults.plan.of(WsDrop) + sim.faults.plan.of(WsStall)
+        )
         self._stall_until: datetime | None = None
         self._fired: dict[int, int] = {}  # id(fault) -> times fired
         self.stats = {"ws_dropped": 0, "ws_stalled_messages": 0, "ws_connections": 0}
@@ -170,12 +217,15 @@ class SimServer:
             await site.start()
             self._runners.append(runner)
             setattr(self, attr, runner.addresses[0][1])
-        self._fault_task = asyncio.ensure_future(self._fault_clock())
+        timed = self.sim.faults.plan.of(WsDrop) + self.sim.faults.plan.of(WsStall)
+        if any(f.at is not None for f in timed):
+            self._fault_task = asyncio.ensure_future(self._fault_clock())
 
     async def _astop(self) -> None:
         if self._closing is not None:
             self._closing.set()
-        self._fault_task.cancel()
+        if self._fault_task is not None:
+            self._fault_task.cancel()
         for c in list(self._clients):
             await c.ws.close(code=1001, message=b"server shutdown")
         for r in self._runners:
@@ -291,9 +341,10 @@ class SimServer:
     # --- WebSocket ---------------------------------------------------------------------
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        # No permessage-deflate: the batched writer sends plain frames itself.
+        ws = web.WebSocketResponse(autoping=True, compress=False)
         await ws.prepare(request)
-        client = _Client(ws, asyncio.Queue())
+        client = _Client(ws, request.transport)
         self._clients.add(client)
         self.stats["ws_connections"] += 1
         writer = asyncio.ensure_future(self._writer(client))
@@ -307,7 +358,7 @@ class SimServer:
         finally:
             deadline.cancel()
             self._clients.discard(client)
-            client.queue.put_nowait(None)
+            client.push(None)
             try:
                 await asyncio.wait_for(writer, timeout=1)
             except (TimeoutError, asyncio.CancelledError, ConnectionError):
@@ -320,26 +371,69 @@ class SimServer:
             await client.ws.close(code=4401, message=b"auth timeout")
 
     async def _writer(self, client: _Client) -> None:
+        ws = client.ws
         while True:
-            item = await client.queue.get()
-            if item is None or client.ws.closed:
+            await client.wake.wait()
+            client.wake.clear()
+            batch, client.pending = client.pending, []
+            if self._counted_faults or client.transport is None:
+                if not await self._send_one_by_one(ws, batch):
+                    return
+            elif not await self._send_batch(client, batch):
                 return
-            # Judge the stall by when the message was produced, not when this
-            # coroutine gets to it: the market clock may have moved on meanwhile.
+
+    def _stalled(self, made_at: datetime) -> bool:
+        # Judged by when the message was produced, not when the writer gets to
+        # it: the market clock may have moved on meanwhile.
+        if self._stall_until is not None and made_at < self._stall_until:
+            self.stats["ws_stalled_messages"] += 1
+            return True  # a silent feed loses what it does not send
+        return False
+
+    async def _send_one_by_one(self, ws: web.WebSocketResponse, batch: list) -> bool:
+        """Through aiohttp, counting each message against the fault plan
+        (a drop after N messages must cut exactly there)."""
+        for item in batch:
+            if item is None or ws.closed:
+                return False
             text, is_data, made_at = item
-            if self._stall_until is not None and made_at < self._stall_until:
-                self.stats["ws_stalled_messages"] += 1
-                continue  # a silent feed loses what it does not send
+            if self._stalled(made_at):
+                continue
             try:
-                await client.ws.send_str(text)
+                await ws.send_str(text)
             except (ConnectionError, RuntimeError):
-                return
+                return False
             if is_data:
                 self._sent += 1
-                await self._count_faults(made_at)
+                if self._counted_faults:
+                    await self._count_faults(made_at)
+        return True
 
-    def _send(self, client: _Client, msg: dict, *, data: bool = False) -> None:
-        client.queue.put_nowait((_dumps(msg), data, self.sim.clock.now()))
+    async def _send_batch(self, client: _Client, batch: list) -> bool:
+        """The whole batch as unmasked text frames in one transport write:
+        one syscall per batch instead of one per tick. Safe because the
+        socket never negotiates compression and the loop writes whole frames."""
+        transport = client.transport
+        frames, alive = [], True
+        for item in batch:
+            if item is None:
+                alive = False
+                break
+            text, is_data, made_at = item
+            if self._stalled(made_at):
+                continue
+            frames.append(_text_frame(text.encode()))
+            if is_data:
+                self._sent += 1
+        if frames and not client.ws.closed and not transport.is_closing():
+            transport.write(b"".join(frames))
+            # A reader that falls behind: wait for the kernel to take the bytes.
+            while transport.get_write_buffer_size() > _HIGH_WATER and not transport.is_closing():
+                await asyncio.sleep(0.005)
+        return alive and not client.ws.closed
+
+    def _send(self, client: _Client, msg: dict) -> None:
+        client.push((_dumps(msg), False, self.sim.clock.now()))
 
     def _error(self, client: _Client, code: str, message: str) -> None:
         # OpenAlgo's error replies carry no "type" field.
@@ -476,6 +570,7 @@ class SimServer:
                         "broker": "sim",
                     }
                 )
+        client.resubscribed()
         self._send(
             client,
             {
@@ -509,6 +604,7 @@ class SimServer:
                 if (key, mode) in client.subs:
                     client.subs.discard((key, mode))
                     gone.append((key, mode))
+        client.resubscribed()
         self._send(
             client,
             {
@@ -528,63 +624,98 @@ class SimServer:
             },
         )
 
-    # --- fan-out (called from any thread) ------------------------------------------------
+    # --- fan-out ------------------------------------------------------------------------
+    # Ticks and order updates arrive on the simulator's threads; they join one
+    # ordered outbox and the loop drains it in batches (one wake-up per batch,
+    # not per tick), appending to each subscriber's pending list.
 
     def _tick_from_any_thread(self, tick: SimTick) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._fanout_tick, tick)
+        self._enqueue(tick)
 
     def _event_from_any_thread(self, ev: OrderEvent) -> None:
+        self._enqueue(ev)
+
+    def _enqueue(self, item) -> None:
+        with self._outbox_lock:
+            self._outbox.append(item)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._fanout_update, ev)
+        try:
+            if loop is None:
+                raise RuntimeError("not serving")
+            loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:  # stopped (or not started): nobody to send to
+            with self._outbox_lock:
+                self._outbox = []
+                self._flush_scheduled = False
 
-    def _fanout_tick(self, tick: SimTick) -> None:
-        ms = int(tick.ts.timestamp() * 1000)
-        quote = None
-        for c in list(self._clients):
-            if not c.authed:
+    def _flush(self) -> None:
+        with self._outbox_lock:
+            items = self._outbox
+            self._outbox = []
+            self._flush_scheduled = False
+        clients = [c for c in self._clients if c.authed]
+        if not clients:
+            return
+        touched: set[_Client] = set()
+        for item in items:
+            if isinstance(item, SimTick):
+                self._fanout_tick(item, clients, touched)
+            else:
+                self._fanout_update(item, clients, touched)
+        for c in touched:
+            c.wake.set()
+
+    def _fanout_tick(self, tick: SimTick, clients: list[_Client], touched: set) -> None:
+        key = f"{tick.exchange}:{tick.symbol}"
+        text = quote = None
+        for c in clients:
+            modes = c.by_key.get(key)
+            if not modes:
                 continue
-            for mode in (1, 2, 3):
-                if (tick.key, mode) not in c.subs:
-                    continue
+            touched.add(c)
+            for mode in modes:
                 if mode == 1:
-                    data = {"ltp": float(tick.ltp), "timestamp": ms, "ltt": ms}
-                else:
-                    quote = quote or self.sim.quote(tick.key)
-                    data = {
-                        "ltp": float(tick.ltp),
-                        "open": float(quote["open"]),
-                        "high": float(quote["high"]),
-                        "low": float(quote["low"]),
-                        "close": float(quote["prev_close"]),
-                        "volume": quote["volume"],
-                        "timestamp": ms,
-                        "ltt": ms,
+                    text = text or self._ltp_text(tick)
+                    c.pending.append((text, True, tick.ts))
+                    continue
+                quote = quote or self.sim.quote(key)
+                ms = int(tick.ts.timestamp() * 1000)
+                data = {
+                    "ltp": float(tick.ltp),
+                    "open": float(quote["open"]),
+                    "high": float(quote["high"]),
+                    "low": float(quote["low"]),
+                    "close": float(quote["prev_close"]),
+                    "volume": quote["volume"],
+                    "timestamp": ms,
+                    "ltt": ms,
+                }
+                if mode == 3:
+                    data["depth"] = {
+                        "buy": [{"price": float(quote["bid"]), "quantity": 100, "orders": 1}],
+                        "sell": [{"price": float(quote["ask"]), "quantity": 100, "orders": 1}],
                     }
-                    if mode == 3:
-                        data["depth"] = {
-                            "buy": [{"price": float(quote["bid"]), "quantity": 100, "orders": 1}],
-                            "sell": [{"price": float(quote["ask"]), "quantity": 100, "orders": 1}],
-                        }
-                self._send(
-                    c,
-                    {
-                        "type": "market_data",
-                        "symbol": tick.symbol,
-                        "exchange": tick.exchange,
-                        "mode": mode,
-                        "data": data,
-                    },
-                    data=True,
-                )
+                msg = {
+                    "type": "market_data",
+                    "symbol": tick.symbol,
+                    "exchange": tick.exchange,
+                    "mode": mode,
+                    "data": data,
+                }
+                c.pending.append((_dumps(msg), True, tick.ts))
 
-    def _fanout_update(self, ev: OrderEvent) -> None:
-        msg = update_json(ev, "analyze" if self.sim.analyze_mode else "live")
-        for c in list(self._clients):
-            if c.authed and c.orders:
-                self._send(c, msg, data=True)
+    def _fanout_update(self, ev: OrderEvent, clients: list[_Client], touched: set) -> None:
+        text = None
+        for c in clients:
+            if c.orders:
+                text = text or _dumps(
+                    update_json(ev, "analyze" if self.sim.analyze_mode else "live")
+                )
+                c.pending.append((text, True, ev.ts))
+                touched.add(c)
 
     # --- WebSocket faults -------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from decimal import Decimal
 from live.broker import Bar, InvalidRequest
 from live.clock import Clock, ManualClock, require_aware
 
+from .bars import MinuteBars
 from .day import SimDay
 from .engine import MatchingEngine
 from .faults import FaultInjector, FaultPlan
@@ -58,8 +59,9 @@ class Simulator:
             session=day.session,
             fill_cap=lambda view: self.faults.fill_cap(view.symbol),
         )
-        self._ticks = day.ticks()
-        self._cursor = 0
+        self._stream = day.tick_stream()
+        self._bars = MinuteBars()
+        self.ticks_applied = 0  # by pump_due: what the socket mode has replayed
         self._tick_lock = threading.RLock()
         self._deliver_lock = threading.RLock()
         self._tick_cbs: list[Callable[[SimTick], None]] = []
@@ -78,7 +80,8 @@ class Simulator:
     # --- subscriptions -------------------------------------------------------------
 
     def on_tick(self, cb: Callable[[SimTick], None]) -> None:
-        self._tick_cbs.append(cb)
+        # Copy-on-write: _apply iterates the list without taking a copy per tick.
+        self._tick_cbs = [*self._tick_cbs, cb]
 
     def on_order_event(self, cb: Callable[[OrderEvent], None]) -> None:
         """Every order state change after the fault plan's update shaping
@@ -105,13 +108,9 @@ class Simulator:
     def now(self) -> datetime:
         return self.clock.now()
 
-    @property
-    def pending_ticks(self) -> int:
-        return len(self._ticks) - self._cursor
-
     def next_tick_time(self) -> datetime | None:
         with self._tick_lock:
-            return self._ticks[self._cursor].ts if self._cursor < len(self._ticks) else None
+            return self._stream.peek_time()
 
     def _set_clock(self, ts: datetime) -> None:
         setter = getattr(self.clock, "set", None)
@@ -119,17 +118,18 @@ class Simulator:
             setter(ts)
 
     def _apply(self, tick: SimTick) -> None:
-        self.engine.on_tick(tick.key, tick.ltp, tick.ts)
-        for cb in list(self._tick_cbs):
+        key = f"{tick.exchange}:{tick.symbol}"
+        self.engine.on_tick(key, tick.ltp, tick.ts)
+        self._bars.add(key, tick.ltp, tick.ts)
+        for cb in self._tick_cbs:
             cb(tick)
 
     def step(self) -> SimTick | None:
         """Apply the next scheduled tick (moving a manual clock to it)."""
         with self._tick_lock:
-            if self._cursor >= len(self._ticks):
+            tick = self._stream.pop()
+            if tick is None:
                 return None
-            tick = self._ticks[self._cursor]
-            self._cursor += 1
             self._set_clock(tick.ts)
             self._apply(tick)
         self.release_due()
@@ -140,9 +140,8 @@ class Simulator:
         ts = require_aware(ts, "ts")
         n = 0
         with self._tick_lock:
-            while self._cursor < len(self._ticks) and self._ticks[self._cursor].ts <= ts:
-                tick = self._ticks[self._cursor]
-                self._cursor += 1
+            while (t := self._stream.peek_time()) is not None and t <= ts:
+                tick = self._stream.pop()
                 self._set_clock(tick.ts)
                 self._apply(tick)
                 n += 1
@@ -159,22 +158,18 @@ class Simulator:
 
     def pump_due(self) -> int:
         """Apply every scheduled tick the clock has reached (socket mode)."""
-        now = self.clock.now()
-        n = 0
         with self._tick_lock:
-            while self._cursor < len(self._ticks) and self._ticks[self._cursor].ts <= now:
-                tick = self._ticks[self._cursor]
-                self._cursor += 1
+            ticks = self._stream.pop_until(self.clock.now())
+            for tick in ticks:
                 self._apply(tick)
-                n += 1
+        self.ticks_applied += len(ticks)
         self.release_due()
-        return n
+        return len(ticks)
 
-    def applied_ticks(self, key: str | None = None) -> list[SimTick]:
-        """Scheduled ticks applied so far (for intraday history)."""
-        with self._tick_lock:
-            done = self._ticks[: self._cursor]
-        return [t for t in done if key is None or t.key == key]
+    def intraday_bars(self, key: str, seconds: int, start: date, end: date) -> list[tuple]:
+        """(epoch_s, open, high, low, close, ticks) bars of ``seconds`` (a
+        multiple of 60) from the ticks applied so far, dates start..end."""
+        return self._bars.bars(self.engine.instrument(key).key, seconds, start, end)
 
     def push_tick(self, key: str, ltp: Decimal | str | int, ts: datetime | None = None) -> SimTick:
         """Apply an ad-hoc tick (outside the day's schedule)."""

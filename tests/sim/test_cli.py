@@ -84,3 +84,29 @@ def test_standalone_sim_keeps_one_world_across_client_restarts():
         assert api(api_key=KEY, host=http2, timeout=5).orderbook()["data"]["orders"] == []
     finally:
         assert stop(proc2) == 0
+
+
+@pytest.mark.timeout(120)
+def test_standalone_synthetic_market():
+    proc, http, ws = start(
+        "--date", "2026-11-20", "--symbols-count", "20", "--tick-rate", "2", "--speed", "4"
+    )
+    try:
+        c = api(api_key=KEY, host=http, ws_url=ws, timeout=5)
+        df = c.instruments(exchange="NSE")
+        assert list(df["symbol"]) == [f"SYM{i:04d}" for i in range(1, 21)]
+        got = []
+        assert c.connect()
+        try:
+            c.subscribe_ltp(
+                [{"symbol": s, "exchange": "NSE"} for s in df["symbol"]],
+                on_data_received=got.append,
+            )
+            end = time.monotonic() + 30
+            while len({g["symbol"] for g in got}) < 20 and time.monotonic() < end:
+                time.sleep(0.05)
+        finally:
+            c.disconnect()
+        assert len({g["symbol"] for g in got}) == 20
+    finally:
+        assert stop(proc) == 0

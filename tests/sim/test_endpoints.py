@@ -372,3 +372,24 @@ def test_tradebook_rows_have_the_servers_fields(serve):
         "orderid": oid,
         "timestamp": "20-Nov-2026 09:20:00",
     }
+
+
+def test_intraday_history_from_the_applied_ticks(serve):
+    srv = serve()
+    srv.sim.advance_to(at("09:27"))
+    c = sdk(srv)
+    df = c.history(
+        symbol="SBIN", exchange="NSE", interval="5m", start_date="2026-11-20", end_date="2026-11-20"
+    )
+    assert len(df) == 3  # 09:15, 09:20, 09:25 (forming)
+    ticks = [t for t in srv.sim.day.symbol("NSE:SBIN").ticks if t.ts <= at("09:27")]
+    first = [t.ltp for t in ticks if t.ts < at("09:20")]
+    row = df.iloc[0]
+    assert (row["open"], row["high"], row["low"], row["close"]) == tuple(
+        float(x) for x in (first[0], max(first), min(first), first[-1])
+    )
+    assert row["volume"] == len(first) == 60
+    one = c.history(
+        symbol="SBIN", exchange="NSE", interval="1m", start_date="2026-11-20", end_date="2026-11-20"
+    )
+    assert len(one) == 13 and one["volume"].sum() == len(ticks)
