@@ -31,6 +31,7 @@ from live.latency import Latency
 from live.ledger import BuyingPowerLedger
 from live.logs import log_event
 from live.poller import Poller
+from live.reconcile import bind_unbound, enrich, held_by_key
 from live.risk import RiskLimits, RiskManager
 from live.strategy import NoTrade, Strategy, SymbolInfo
 
@@ -103,6 +104,7 @@ class Engine:
             self.clock,
             interval=self.cfg.poll_seconds,
             ledger=self.ledger,
+            product=self.exec_config.product,
         )
         return self.plans
 
@@ -157,40 +159,55 @@ class Engine:
                   entries_today=entries)  # fmt: skip
 
     def recover(self, today: date) -> int:
-        """After a restart (P8): hand each executor today's orders from the
-        journal with the broker's word on each, and the broker's positions.
-        One orderbook and one positionbook call for all symbols."""
+        """After a restart (P8): broker truth first. Intents whose order id
+        never reached the journal are bound to their broker order (or proven
+        absent); then each executor gets today's orders from the journal with
+        the broker's word on each (fills from the tradebook) and the broker's
+        position in our product, before any protection decision. One
+        orderbook, tradebook and positionbook call for all symbols."""
         if self.journal is None or not self.states:
             return 0
+        book = self._book()
+        now = self.clock.now()
+        for key in self.states:
+            bind_unbound(self.journal, key, today, book, now)
         ours = {k: self.journal.orders(key=k, day=today) for k in self.states}
         if not any(ours.values()):
             return 0
         remember = getattr(self.broker, "remember_orders", None)
         if remember is not None:  # an ambiguous placement must never adopt these
             remember([o.order_id for orders in ours.values() for o in orders])
-        book = {u.order_id: u for u in self.broker.orderbook()}
-        held: dict[str, int] = {}
-        for p in self.broker.positions():
-            if p.product is self.exec_config.product:
-                held[p.key] = held.get(p.key, 0) + p.quantity
-        now = self.clock.now()
+        by_id = {u.order_id: u for u in book}
+        held = held_by_key(self.broker.positions(), self.exec_config.product)
         restored = 0
         for key, orders in ours.items():
-            items = []
-            for o in orders:
-                u = book.get(o.order_id) or journal_update(o)
-                items.append((o.order_id, Role(o.role), u))
+            items = [
+                (o.order_id, Role(o.role), by_id.get(o.order_id) or journal_update(o))
+                for o in orders
+            ]
             if items or held.get(key):
                 self.states[key].restore(items, held.get(key, 0), now)
                 restored += len(items)
         # Today's realized P&L counts toward the daily loss limit after a
-        # restart as it did before it.
+        # restart as it did before it (fills learnt while down included).
         for key in ours:
             pnl = realized_from_fills(self.journal.fills(key=key, day=today))
             if pnl:
                 self.risk.record_realized(key, pnl, now)
         log_event("RECOVERED", orders=restored, symbols=len([k for k, v in ours.items() if v]))
         return restored
+
+    def _book(self) -> list[OrderUpdate]:
+        """The orderbook with fills from the tradebook (when the broker has one)."""
+        book = self.broker.orderbook()
+        tradebook = getattr(self.broker, "tradebook", None)
+        if tradebook is None:
+            return book
+        try:
+            return enrich(book, tradebook())
+        except BrokerError as exc:
+            log_event("TRADEBOOK_FAILED", level=logging.WARNING, error=str(exc))
+            return book
 
     def _make_listener(self, key: str):
         def listen(event: str, fields: dict) -> None:

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from live.broker import Broker, BrokerError, OrderUpdate
+from live.broker import Broker, BrokerError, OrderUpdate, Product
 from live.clock import Clock
 from live.ledger import BuyingPowerLedger
 from live.logs import log_event
+from live.reconcile import enrich, held_by_key
 
 
 class PolledState(Protocol):
@@ -32,7 +33,7 @@ class PolledState(Protocol):
 
     def on_order_update(self, update: OrderUpdate, ts: datetime | None = None) -> None: ...
 
-    def sync_position(self, broker_qty: int, ts: datetime) -> None: ...
+    def sync_position(self, broker_qty: int, ts: datetime, epoch: int | None = None) -> None: ...
 
     def poll(self, ts: datetime) -> None: ...
 
@@ -59,6 +60,7 @@ class Poller:
         ledger: BuyingPowerLedger | None = None,
         funds_every: int = 6,
         on_cycle: Callable[[CycleStats], None] | None = None,
+        product: Product = Product.MIS,
     ):
         if interval <= 0:
             raise ValueError(f"interval: must be > 0 seconds, got {interval}")
@@ -68,6 +70,7 @@ class Poller:
         self.interval = interval
         self.ledger = ledger
         self.funds_every = max(1, funds_every)
+        self.product = product
         self._on_cycle = on_cycle
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -115,18 +118,23 @@ class Poller:
         try:
             calls += 1
             book = self.broker.orderbook()
+            trades = self._trades()
+            calls += trades is not None
+            # Each symbol's fill count before the positionbook is read: a
+            # figure read before a fill it has applied since is stale.
+            fills = {k: self._fill_epoch(s) for k, s in self.states.items()}
             calls += 1
             positions = self.broker.positions()
         except BrokerError as exc:
             ok = False
             self.cycles_failed += 1
             log_event("POLL_FAILED", level=logging.WARNING, error=str(exc), transient=exc.transient)
-            book, positions = None, None
+            book, positions, trades = None, None, None
         if book is not None:
             # Every row, every cycle: a state drops what it has seen in
             # memory, and a row it could not place yet (an order whose id is
             # still unknown to it) must come again.
-            for u in book:
+            for u in enrich(book, trades or []):
                 state = self.states.get(u.key)
                 if state is None:
                     continue
@@ -134,11 +142,9 @@ class Poller:
                 self._safely(state, "on_order_update", u, ts)
             for state in self.states.values():
                 self._safely(state, "book_seen", ts)
-            held: dict[str, int] = {}
-            for p in positions or []:
-                held[p.key] = held.get(p.key, 0) + p.quantity
+            held = held_by_key(positions or [], self.product)
             for key, state in self.states.items():
-                self._safely(state, "sync_position", held.get(key, 0), ts)
+                self._safely(state, "sync_position", held.get(key, 0), ts, fills.get(key))
         for state in self.states.values():
             self._safely(state, "poll", ts)
         if ok and self.ledger is not None and self._cycles % self.funds_every == 0:
@@ -161,6 +167,22 @@ class Poller:
         if self._on_cycle is not None:
             self._on_cycle(stats)
         return stats
+
+    def _trades(self) -> list | None:
+        """The tradebook, when the broker has one (fills the orderbook hides)."""
+        tradebook = getattr(self.broker, "tradebook", None)
+        if tradebook is None:
+            return None
+        try:
+            return tradebook()
+        except BrokerError as exc:
+            log_event("TRADEBOOK_FAILED", level=logging.WARNING, error=str(exc))
+            return None
+
+    @staticmethod
+    def _fill_epoch(state: PolledState) -> int | None:
+        read = getattr(state, "fill_epoch", None)
+        return read() if read is not None else None
 
     def check_order(self, key: str, order_id: str) -> None:
         """Ask for one order's status now (a tick crossed its trigger)."""

@@ -250,6 +250,16 @@ class RiskManager:
                 del self._slots[k], self._holds[k]
             return True
 
+    def hold(self, key: str) -> None:
+        """An entry order of ``key`` that exists already (found working at a
+        restart) holds the symbol's slot, even beyond the limit: it may fill."""
+        k = _key(key)
+        with self._lock:
+            if self._slots.get(k) is SlotState.OPEN:
+                return
+            self._slots[k] = SlotState.RESERVED
+            self._holds[k] = self._holds.get(k, 0) + 1
+
     def position_opened(self, key: str) -> None:
         """Confirm ``key``'s slot as an open position. Without a prior
         reservation (a position found at restart) it takes a slot anyway,

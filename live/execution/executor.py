@@ -183,23 +183,36 @@ class SymbolExecutor:
                 st.settle_phase("unconfirmed order absent")
         self.runner.run(ops, ts)
 
-    def sync_position(self, broker_qty: int, ts: datetime) -> None:
-        """The poller's positionbook figure for this symbol (signed)."""
+    def sync_position(self, broker_qty: int, ts: datetime, epoch: int | None = None) -> None:
+        """The poller's positionbook figure for this symbol in our product
+        (signed), read when ``fill_epoch()`` was ``epoch``."""
         if not isinstance(broker_qty, int) or isinstance(broker_qty, bool):
             raise ValueError(f"broker_qty: expected an int, got {broker_qty!r}")
         ts = require_aware(ts, "ts")
         with self.lock:
-            ops = recovery.sync_position(self.st, broker_qty, ts)
+            ops = recovery.sync_position(self.st, broker_qty, ts, epoch)
         self.runner.run(ops, ts)
 
     def restore(self, orders: list, broker_qty: int, ts: datetime) -> None:
         """Re-attach after a restart (P8); see ``recovery.restore``."""
         ts = require_aware(ts, "ts")
         with self.lock:
-            ops, holding = recovery.restore(self.st, orders, broker_qty, ts)
-        if holding and self.risk is not None:
-            self.risk.position_opened(self.symbol)
+            ops, news, working_entries = recovery.restore(self.st, orders, broker_qty, ts)
+            holding = self.st.position.qty != 0
+        for u in news:  # what happened while we were down, on record
+            self.journaled("record_update", u, ts)
+        if self.risk is not None:
+            if holding:
+                self.risk.position_opened(self.symbol)
+            for _ in range(0 if holding else working_entries):
+                self.risk.hold(self.symbol)  # a working entry holds its slot
         self.runner.run(ops, ts)
+
+    def fill_epoch(self) -> int:
+        """How many fills have been applied: read it before asking for the
+        positionbook and hand it to ``sync_position`` with the figure."""
+        with self.lock:
+            return self.st.fill_epoch
 
     # --------------------------------------------------------- decisions (locked)
 

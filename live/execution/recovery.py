@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 
 from live.broker import OrderRequest, OrderUpdate, PriceType
 
@@ -28,8 +29,10 @@ from .updates import apply_update, register
 
 def restore(
     st: ExecState, orders: list[tuple[str, Role, OrderUpdate]], broker_qty: int, ts: datetime
-) -> tuple[list[Op], bool]:
-    """Returns the ops to run and whether a position of ours is open."""
+) -> tuple[list[Op], list[OrderUpdate], int]:
+    """Returns the ops to run, the updates that taught us something (for the
+    journal: what happened while the engine was down) and how many entry
+    orders of ours are still working (each holds a risk slot)."""
     ops: list[Op] = []
     for order_id, role, u in orders:
         request = _request_of(st, u)
@@ -45,46 +48,97 @@ def restore(
             continue
         token = slot.claim(request, ts)
         slot.placed(token, order_id, ts)
+    news: list[OrderUpdate] = []
     for _order_id, _role, u in orders:
-        ops.extend(apply_update(st, u, ts) or [])
+        applied = apply_update(st, u, ts)
+        if applied is not None:
+            ops.extend(applied)
+            news.append(u)
+    # The broker's truth for what exists: nothing of ours is in flight now,
+    # so a mismatch is acted on at once (a position sold by hand while we
+    # were down must not get a fresh stop).
+    ops.extend(sync_position(st, broker_qty, ts, now=True))
     pos = st.position
-    if broker_qty != pos.qty:
-        st.emit("POSITION_MISMATCH", level=logging.WARNING, ours=pos.qty, broker=broker_qty)
     st.emit("RESTORED", phase=st.phase.value, orders=len(orders), position=pos.qty)
     # The broker's funds already reflect these fills: no ledger bookkeeping.
     ops = [op for op in ops if not isinstance(op, Settle)]
     ops.extend(follow_up(st, ts))
     st.settle_phase("restored")
-    return ops, pos.qty != 0
+    working_entries = sum(1 for s in st.entries.values() if s.working_id)
+    return ops, news, working_entries
 
 
-def sync_position(st: ExecState, broker_qty: int, ts: datetime) -> list[Op]:
-    """A *larger* broker position in our direction that persists over two
-    polls with nothing of ours in flight is a fill we missed: take it and
-    protect it (P2). Anything else is logged once per figure."""
+def sync_position(
+    st: ExecState, broker_qty: int, ts: datetime, epoch: int | None = None, *, now: bool = False
+) -> list[Op]:
+    """Compare the broker's position in our product with ours (both signed)
+    and apply the mismatch policy (DESIGN.md, "Broker truth"):
+
+    ==============================  ==============================================
+    broker holds                    what the executor does
+    ==============================  ==============================================
+    the same as ours                nothing
+    less, same side (a manual       shrink ours to the broker's, resize or cancel
+    reduce or flatten)              our stop so it never covers more than is
+                                    held, ALERT once; flat: no more entries today
+    the opposite side               cancel our stops (they would add to it), ours
+                                    is gone, ALERT, no more entries today
+    more than ours, or a position   never adopted, protected or exited: our
+    we never opened                 orders cover only ours; logged once
+    ==============================  ==============================================
+
+    The positionbook lags the order stream, and a snapshot taken before a
+    fill can be applied after it (the seed's "poller clears in_position"):
+    a figure read before our latest fill (``epoch``, the executor's fill
+    count when the read began) is ignored, and a figure is acted on only
+    when two reads in a row agree with nothing of ours in flight - unless
+    ``now`` (at restart, when nothing of ours can be in flight)."""
     pos = st.position
     ours = pos.qty
-    # An order of ours could explain the difference, and its fill will reach
-    # us through the order stream or the orderbook; adopting now would count
-    # that fill twice.
-    busy = any(s.busy and not (s is st.stop and s.idle) for s in st.slots()) or any(
-        r.role is not Role.STOP for r in st.orders.working()
-    )
-    if broker_qty == ours or busy:
-        st.mismatch_polls = 0
+    if broker_qty == ours:
+        st.mismatch = None
         return []
-    st.mismatch_polls += 1
-    larger_ours = ours != 0 and (broker_qty > 0) == (ours > 0) and abs(broker_qty) > abs(ours)
-    if larger_ours and st.mismatch_polls >= 2:
-        st.mismatch_polls = 0
-        pos.qty = broker_qty
-        st.emit("POSITION_SYNC", level=logging.WARNING, ours=ours, broker=broker_qty)
-        ops = follow_up(st, ts)
-        st.settle_phase("position synced")
-        return ops
-    st.once(("mismatch", ours, broker_qty), "POSITION_MISMATCH", level=logging.WARNING,
-            ours=ours, broker=broker_qty)  # fmt: skip
+    if epoch is not None and epoch != st.fill_epoch:
+        return []  # read before a fill we have applied since
+    if not now:
+        # An order of ours in flight could explain the difference; its fill
+        # reaches us through the order stream or the next orderbook.
+        busy = any(s.busy and not (s is st.stop and s.idle) for s in st.slots())
+        seen = (broker_qty, st.fill_epoch)
+        if busy or st.mismatch != seen:
+            st.mismatch = None if busy else seen
+            return []
+    st.mismatch = None
+    same_side = broker_qty != 0 and ours != 0 and (broker_qty > 0) == (ours > 0)
+    if ours != 0 and same_side and abs(broker_qty) < abs(ours):
+        return _shrink(st, broker_qty, ts, "the broker holds less than the engine's position "
+                       "(closed or reduced outside the engine)")  # fmt: skip
+    if ours != 0 and broker_qty != 0 and not same_side:
+        return _shrink(st, 0, ts, "the broker holds the opposite side of the engine's position")
+    if ours != 0 and broker_qty == 0:
+        return _shrink(st, 0, ts, "the broker holds no position (flattened outside the engine)")
+    st.once(("foreign", broker_qty), "POSITION_FOREIGN", level=logging.WARNING, ours=ours,
+            broker=broker_qty, action="never adopted: the engine trades only its own position")  # fmt: skip
     return []
+
+
+def _shrink(st: ExecState, broker_qty: int, ts: datetime, why: str) -> list[Op]:
+    """Ours becomes what the broker still holds (same side), or nothing."""
+    pos = st.position
+    before = pos.qty
+    st.emit("ALERT", level=logging.ERROR, reason=why, ours=before, broker=broker_qty,
+            action="position shrunk to the broker's; stop resized or cancelled")  # fmt: skip
+    pos.qty = broker_qty
+    ops: list[Op] = []
+    if broker_qty == 0:
+        pos.average = Decimal(0)
+        pos.best = pos.stop = pos.initial_stop = pos.risk_per_unit = None
+        st.exit_reason = None
+        st.done_reason = st.done_reason or why
+        ops.append(Settle(closed=True))
+    ops += follow_up(st, ts)
+    st.settle_phase("position reconciled with the broker")
+    return ops
 
 
 def _request_of(st: ExecState, u: OrderUpdate) -> OrderRequest:

@@ -82,7 +82,8 @@ class ExecState:
     done_reason: str | None = None  # why no more entries today
     last_price: Decimal | None = None
     last_tick_at: datetime | None = None
-    mismatch_polls: int = 0
+    fill_epoch: int = 0  # fills applied so far: a positionbook read before one is stale
+    mismatch: tuple | None = None  # (broker figure, fill epoch) seen at the last poll
     stats: Stats = field(default_factory=Stats)
     _logged: set = field(default_factory=set)  # one-off messages already logged
 

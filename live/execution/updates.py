@@ -121,6 +121,7 @@ def _fill(
         # book at the order's own level, corrected when the average arrives.
         price = rec.reference_price or st.last_price or pos.average or rec.provisional
         rec.provisional = price
+    st.fill_epoch += 1
     opposite = pos.qty != 0 and pos.side is not rec.action
     slot = st.slot_for(rec.role, rec.tag)
     unintended = rec.role is Role.ENTRY and (slot.doomed or not slot.matches(rec.order_id))

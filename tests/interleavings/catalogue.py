@@ -121,7 +121,7 @@ def race4_reentry_vs_stale_positionbook(cls: type, play: Play = PLAY_8020) -> Sc
     entry": no second BUY while holding."""
     sym = new_symbol(cls, play=play)
     x = enter(sym)
-    stale_qty = positions_snapshot(sym)  # read before the fill: 0
+    stale_qty_epoch = positions_snapshot(sym)  # read before the fill: 0
     fill_applied = Event("fill-applied")  # the seed's premise: snapshot lands after the fill
     ctx = Ctx([sym], settle_at=T0 + 10 * S)
 
@@ -132,8 +132,9 @@ def race4_reentry_vs_stale_positionbook(cls: type, play: Play = PLAY_8020) -> Sc
 
     def poller():
         fill_applied.wait()
-        sym.state.sync_position(stale_qty, T0 + 5 * S)
-        sym.state.sync_position(stale_qty, T0 + 10 * S)
+        qty, epoch = stale_qty_epoch
+        sym.state.sync_position(qty, T0 + 5 * S, epoch)
+        sym.state.sync_position(qty, T0 + 10 * S, epoch)
 
     return scenario_of(ctx, {"feed": feed, "poller": poller})
 
@@ -147,8 +148,10 @@ def race4b_positionbook_ahead_of_fill(cls: type, play: Play = PLAY_8020) -> Scen
     ctx = Ctx([sym], settle_at=T0 + 10 * S)
 
     def poller():
-        sym.state.sync_position(positions_snapshot(sym), T0 + 5 * S)
-        sym.state.sync_position(positions_snapshot(sym), T0 + 10 * S)
+        qty, epoch = positions_snapshot(sym)
+        sym.state.sync_position(qty, T0 + 5 * S, epoch)
+        qty, epoch = positions_snapshot(sym)
+        sym.state.sync_position(qty, T0 + 10 * S, epoch)
 
     def feed():
         deliver(sym, exchange_fill(sym, x, play.entry_fill), T0 + 5 * S)

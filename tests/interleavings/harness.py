@@ -187,13 +187,20 @@ def status_check(sym: Sym, ts: datetime) -> None:
         state.on_order_update(sym.broker.order_status(order_id), ts)
 
 
-def positions_snapshot(sym: Sym) -> int:
-    """The positionbook as the broker reports it at this moment (a broker
+def positions_snapshot(sym: Sym) -> tuple[int, int | None]:
+    """The positionbook as the broker reports it at this moment, with the
+    state's fill count read before the call as the poller reads it (a broker
     call: the explorer may run the other thread between read and use)."""
+    epoch = epoch_of(sym.state)
     checkpoint("broker.positions")
     qty = net_of(sym.raw.orders.values())
     checkpoint("broker.positions:done")
-    return qty
+    return qty, epoch
+
+
+def epoch_of(state) -> int | None:
+    """The executor's fill count (a naive variant keeps none)."""
+    return state.fill_epoch() if hasattr(state, "fill_epoch") else None
 
 
 # --- properties ------------------------------------------------------------

@@ -92,7 +92,7 @@ class NaiveOcoState:
     def poll(self, ts) -> None:
         pass
 
-    def sync_position(self, broker_qty, ts) -> None:
+    def sync_position(self, broker_qty, ts, epoch=None) -> None:
         pass
 
     def book_seen(self, ts) -> None:

@@ -143,7 +143,7 @@ class NaiveSymbolState:
             elif info.status is OrderStatus.COMPLETE:
                 self.on_order_update(info, ts)
 
-    def sync_position(self, broker_qty, ts):
+    def sync_position(self, broker_qty, ts, epoch=None):
         # The positionbook snapshot overwrites what the order stream said.
         self.in_position = broker_qty != 0
         self.position_qty = abs(broker_qty)

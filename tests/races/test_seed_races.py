@@ -161,11 +161,12 @@ def race4_stale_positionbook_vs_fill(play: Play, cls):
     th = Threads()
 
     def poller():
+        epoch = state.fill_epoch() if hasattr(state, "fill_epoch") else None
         broker_qty = 0  # positionbook read before the fill
         snapshot_taken.set()
         assert fill_applied.wait(WAIT)
-        state.sync_position(broker_qty, T0)
-        state.sync_position(broker_qty, T0 + timedelta(seconds=5))
+        state.sync_position(broker_qty, T0, epoch)
+        state.sync_position(broker_qty, T0 + timedelta(seconds=5), epoch)
 
     def feed():
         assert snapshot_taken.wait(WAIT)

@@ -282,7 +282,8 @@ def poller(sym: Symbol, ledger, seed: int, failures: Failures, stop: threading.E
             for u in sym.raw.drain():
                 sym.updates.append(u)
                 sym.state.on_order_update(u, ts)
-            sym.state.sync_position(sym.raw.net(), ts)
+            epoch = sym.state.fill_epoch() if hasattr(sym.state, "fill_epoch") else None
+            sym.state.sync_position(sym.raw.net(), ts, epoch)
             sym.state.poll(ts)
             if rng.random() < 0.2:
                 for oid, _role in sym.state.working_order_ids():
@@ -322,7 +323,8 @@ def settle(sym: Symbol, ts, *, finish_partials: bool) -> None:
             sym.state.on_order_update(u, ts)
         for u in sym.raw.drain():
             sym.state.on_order_update(u, ts)
-        sym.state.sync_position(sym.raw.net(), ts)
+        epoch = sym.state.fill_epoch() if hasattr(sym.state, "fill_epoch") else None
+        sym.state.sync_position(sym.raw.net(), ts, epoch)
         sym.state.poll(ts)
 
 
