@@ -167,6 +167,9 @@ class Engine:
         orderbook, tradebook and positionbook call for all symbols."""
         if self.journal is None or not self.states:
             return 0
+        pending = any(self.journal.unbound_intents(k, today) for k in self.states)
+        if not pending and not any(self.journal.orders(key=k, day=today) for k in self.states):
+            return 0  # a fresh day: nothing of ours can be at the broker
         book = self._book()
         now = self.clock.now()
         for key in self.states:
