@@ -28,8 +28,11 @@ def _cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProc
     )
 
 
-@pytest.mark.timeout(90)
-def test_cli_runs_a_simulated_session_and_prints_the_summary(tmp_path):
+@pytest.mark.timeout(150)
+def test_cli_runs_a_simulated_session_twice_and_dry(tmp_path):
+    """As a trader runs it: the session, the same command again (issue 9
+    case 1: the second run used to die applying the first simulator's
+    journal to a fresh one), and a dry run that touches nothing live."""
     data = tmp_path / "data"
     cfg = {
         "broker": {"kind": "sim"},
@@ -68,6 +71,26 @@ def test_cli_runs_a_simulated_session_and_prints_the_summary(tmp_path):
     assert "ORDER_PLACED" in events and "STOP_PLACED" in events
     # The simulator's key is a dev key, but the engine masks whatever key it has.
     assert "sim-local-key" not in r.stdout + r.stderr + "\n".join(lines)
+
+    # Again, same data_dir: a fresh simulator is another broker world.
+    again = _cli("--config", str(path), "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Session summary" in again.stdout and "moved it to" in again.stdout
+    with Journal(data / "journal.db") as j:
+        assert {o.key for o in j.orders() if o.role == "entry"} == {"NSE:SBIN", "NSE:TCS"}
+    assert len(list(data.glob("journal.*.other-world.db"))) == 1
+
+    # A dry run: decides, logs each decision once, writes only its own journal.
+    live_journal = (data / "journal.db").read_bytes()
+    dry = _cli("--config", str(path), "--quiet", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "would have placed" in dry.stdout and "(dry run)" in dry.stdout
+    assert (data / "journal.db").read_bytes() == live_journal
+    with Journal(data / "dryrun-journal.db") as j:
+        assert {o.key for o in j.orders() if o.role == "entry"} == {"NSE:SBIN", "NSE:TCS"}
+    events = [json.loads(x)["event"] for x in (data / "live8020.jsonl").read_text().splitlines()]
+    assert "STATUS_FAILED" not in events and "CANCEL_FAILED" not in events
+    assert events.count("ENTRY_REFUSED") <= 2
 
 
 @pytest.mark.timeout(30)
