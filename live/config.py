@@ -95,9 +95,28 @@ class SessionSettings:
 
 @dataclass(frozen=True)
 class RiskSettings:
-    daily_loss_limit: Decimal = Decimal(5000)
+    daily_loss_limit: Decimal = Decimal(5000)  # realized + open positions marked to market
     max_open_positions: int = 5
     kill_switch_file: str | None = None
+    on_brake: str = "hold"  # hold | flatten: what a kill switch or the loss limit does to positions
+    min_qty: int = 1
+    max_qty: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.daily_loss_limit <= 0:
+            raise ValueError(f"risk.daily_loss_limit: must be > 0, got {self.daily_loss_limit}")
+        if self.max_open_positions < 1:
+            raise ValueError(
+                f"risk.max_open_positions: must be >= 1, got {self.max_open_positions}"
+            )
+        if self.on_brake not in ("hold", "flatten"):
+            raise ValueError(f"risk.on_brake: must be hold or flatten, got {self.on_brake!r}")
+        if self.min_qty < 1:
+            raise ValueError(f"risk.min_qty: must be >= 1, got {self.min_qty}")
+        if self.max_qty is not None and self.max_qty < self.min_qty:
+            raise ValueError(
+                f"risk.max_qty: must be >= risk.min_qty ({self.min_qty}), got {self.max_qty}"
+            )
 
 
 @dataclass(frozen=True)
@@ -291,7 +310,8 @@ def parse_section(cls: type, raw: Any, where: str, *, error: type[Exception] = V
     except ConfigError as exc:
         raise error(str(exc)) from None
     except (TypeError, ValueError) as exc:
-        raise error(f"{where}: {exc}") from None
+        text = str(exc)
+        raise error(text if text.startswith(f"{where}.") else f"{where}: {text}") from None
 
 
 def _coerce(where: str, key: str, value: Any, default: Any, annotation: str) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -66,11 +66,13 @@ class Engine:
         )
         self.session = session or market_session(cfg)
         self.journal = journal
-        self.exec_config = cfg.strategy.exec_config()
+        self.exec_config = replace(cfg.strategy.exec_config(), on_brake=cfg.risk.on_brake)
         self.risk = RiskManager(
             RiskLimits(
                 daily_loss_limit=cfg.risk.daily_loss_limit,
                 max_open_positions=cfg.risk.max_open_positions,
+                min_qty=cfg.risk.min_qty,
+                max_qty=cfg.risk.max_qty,
                 kill_switch_file=cfg.risk.kill_switch_file,
             ),
             clock,

@@ -139,6 +139,8 @@ class RiskManager:
         self._slots: dict[str, SlotState] = {}
         self._holds: dict[str, int] = {}  # entries sharing a RESERVED slot
         self._kill_reason: str | None = None
+        self._unrealized: dict[str, Decimal] = {}  # open positions marked to market
+        self._brake_logged: str | None = None
 
     # --- day handling (call with the lock held) ---------------------------------
 
@@ -153,6 +155,7 @@ class RiskManager:
         prev, pnl = self._day, self._realized_total()
         self._day = day
         self._realized.clear()
+        self._unrealized.clear()
         self._loss_hit = False
         return {"previous_day": prev, "day": day, "previous_realized": pnl}
 
@@ -163,6 +166,20 @@ class RiskManager:
 
     def _realized_total(self) -> Decimal:
         return sum(self._realized.values(), Decimal(0))
+
+    def _today(self) -> datetime:
+        """The trading day is the engine's clock's, never an event's: one
+        tick stamped tomorrow must not roll the day (and lift the limit)."""
+        return require_aware(self._clock.now(), "clock.now()")
+
+    def _check_loss(self) -> bool:
+        """Latch the loss limit on realized + unrealized P&L (lock held).
+        True the moment it engages."""
+        total = self._realized_total() + sum(self._unrealized.values(), Decimal(0))
+        if not self._loss_hit and total <= -self.limits.daily_loss_limit:
+            self._loss_hit = True
+            return True
+        return False
 
     def _kill_file_engaged(self) -> bool:
         f = self.limits.kill_switch_file
@@ -179,8 +196,9 @@ class RiskManager:
         if self._loss_hit or self._realized_total() <= -lim.daily_loss_limit:
             return RiskDecision(
                 False,
-                f"daily loss limit reached: realized {self._realized_total()} "
-                f"<= -{lim.daily_loss_limit} on {self._day}",
+                f"daily loss limit reached: realized {self._realized_total()} + unrealized "
+                f"{sum(self._unrealized.values(), Decimal(0))} <= -{lim.daily_loss_limit} "
+                f"on {self._day}",
                 RiskCode.LOSS_LIMIT,
             )
         if qty < lim.min_qty:
@@ -208,10 +226,11 @@ class RiskManager:
 
     def check_entry(self, key: str, qty: int, ts: datetime) -> RiskDecision:
         """Would an entry be allowed now? Takes no slot: gate with ``try_open``."""
-        k, q, t = _key(key), _qty(qty), require_aware(ts)
+        # ``ts`` is checked (an aware time) but the day is the clock's.
+        k, q, _ = _key(key), _qty(qty), require_aware(ts)
         kill_file = self._kill_file_engaged()  # a stat() is I/O: outside the lock
         with self._lock:
-            rolled = self._roll(t)
+            rolled = self._roll(self._today())
             decision = self._decide(k, q, kill_file)
         self._log_roll(rolled)
         return decision
@@ -220,11 +239,11 @@ class RiskManager:
         """Check every limit and, if allowed, reserve an open-position slot for
         ``key`` in the same critical section. The caller must later call
         ``position_opened(key)`` or ``release(key)``."""
-        k, q, t = _key(key), _qty(qty), require_aware(ts)
+        k, q, _ = _key(key), _qty(qty), require_aware(ts)
         kill_file = self._kill_file_engaged()
         interleave.checkpoint("risk.try_open")
         with self._lock:
-            rolled = self._roll(t)
+            rolled = self._roll(self._today())
             decision = self._decide(k, q, kill_file)
             if decision.allowed:
                 # Entries of one symbol working at once (both sides of a
@@ -285,15 +304,14 @@ class RiskManager:
             raise ValueError(f"pnl: must be a finite Decimal, got {pnl!r}")
         hit_now = False
         with self._lock:
-            rolled = self._roll(t)
+            rolled = self._roll(self._today())
             if t.date() < self._day:
                 stale_day = self._day
             else:
                 stale_day = None
                 self._realized[k] = self._realized.get(k, Decimal(0)) + pnl
                 total = self._realized_total()
-                if not self._loss_hit and total <= -self.limits.daily_loss_limit:
-                    self._loss_hit = hit_now = True
+                hit_now = self._check_loss()
         self._log_roll(rolled)
         if stale_day is not None:
             log_event("RISK_PNL_PREVIOUS_DAY", symbol=k, pnl=pnl, ts_day=t.date(), day=stale_day)
@@ -305,6 +323,45 @@ class RiskManager:
                 realized=total,
                 limit=self.limits.daily_loss_limit,
             )
+
+    def mark(self, key: str, unrealized: Decimal) -> None:
+        """An open position's P&L at the last price: the loss limit counts it."""
+        k = _key(key)
+        if not isinstance(unrealized, Decimal) or not unrealized.is_finite():
+            raise ValueError(f"unrealized: must be a finite Decimal, got {unrealized!r}")
+        with self._lock:
+            rolled = self._roll(self._today())
+            if unrealized:
+                self._unrealized[k] = unrealized
+            else:
+                self._unrealized.pop(k, None)
+            hit_now = self._check_loss()
+            total = self._realized_total() + sum(self._unrealized.values(), Decimal(0))
+        self._log_roll(rolled)
+        if hit_now:
+            log_event("RISK_LOSS_LIMIT", symbol=k, level=logging.ERROR, pnl=total,
+                      limit=self.limits.daily_loss_limit)  # fmt: skip
+
+    def brake(self) -> str | None:
+        """Why no entry may be placed or kept now (kill switch, loss limit),
+        or None. The executors cancel resting entries when it engages."""
+        kill_file = self._kill_file_engaged()  # a stat() is I/O: outside the lock
+        with self._lock:
+            rolled = self._roll(self._today())
+            if self._kill_reason is not None:
+                reason = f"kill switch engaged: {self._kill_reason}"
+            elif kill_file:
+                reason = f"kill switch file {self.limits.kill_switch_file} exists"
+            elif self._loss_hit:
+                reason = f"daily loss limit {self.limits.daily_loss_limit} reached on {self._day}"
+            else:
+                reason = None
+            first = reason is not None and reason != self._brake_logged
+            self._brake_logged = reason
+        self._log_roll(rolled)
+        if first:
+            log_event("RISK_BRAKE", level=logging.ERROR, reason=reason)
+        return reason
 
     def kill(self, reason: str) -> None:
         """Refuse every new entry until ``clear_kill``. Existing positions are

@@ -28,6 +28,9 @@ class ExecConfig:
     # this percent of the average price away from it.
     emergency_stop_pct: Decimal = Decimal(1)
     strategy_tag: str = "live8020"
+    # When a brake engages (kill switch, daily loss limit): resting entries
+    # are cancelled either way; "flatten" also closes open positions.
+    on_brake: str = "hold"
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.capital_per_trade is None):
@@ -48,6 +51,8 @@ class ExecConfig:
             raise ValueError(
                 f"strategy.emergency_stop_pct: must be in (0, 50), got {self.emergency_stop_pct}"
             )
+        if self.on_brake not in ("hold", "flatten"):
+            raise ValueError(f"risk.on_brake: must be hold or flatten, got {self.on_brake!r}")
         for pt in (self.stop_price_type, self.entry_price_type):
             if pt not in (PriceType.SL, PriceType.SL_M):
                 raise ValueError(f"strategy.stop_order_type: must be SL or SL-M, got {pt}")

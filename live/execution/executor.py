@@ -38,7 +38,7 @@ from .config import ExecConfig
 from .entries import on_strategy, retry_entries, stale_entries
 from .gate import EntryGate
 from .ops import Op, Place, Settle
-from .protection import cutoff, drop_stop, follow_up
+from .protection import brake, cutoff, drop_stop, follow_up
 from .runner import OpRunner
 from .slots import Role, SlotState
 from .state import ExecState, Phase
@@ -135,11 +135,16 @@ class SymbolExecutor:
         self.runner.run(ops, ts)
 
     def poll(self, ts: datetime) -> None:
-        """Poller cycle: retries, stale entries, protection and the cutoff,
-        even when no tick arrives."""
+        """Poller cycle: brakes, retries, stale entries, protection and the
+        cutoff, even when no tick arrives."""
         ts = require_aware(ts, "ts")
+        reason = self.risk.brake() if self.risk is not None else None  # I/O: no lock
         with self.lock:
-            ops = self._decide(ts, None)
+            ops = brake(self.st, reason, ts) if reason else []
+            ops += self._decide(ts, None)
+            unrealized = self.st.position.unrealized(self.st.last_price)
+        if self.risk is not None:
+            self.risk.mark(self.symbol, unrealized)
         self.runner.run(ops, ts)
 
     def on_order_update(self, update: OrderUpdate, ts: datetime | None = None) -> None:

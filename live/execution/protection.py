@@ -51,6 +51,19 @@ def cutoff(st: ExecState, ts: datetime) -> list[Op]:
     return ops
 
 
+def brake(st: ExecState, reason: str, ts: datetime) -> list[Op]:
+    """A brake engaged (kill switch, loss limit): no new entry today, every
+    resting entry cancelled, and with ``on_brake: flatten`` the position
+    closed at market. Logged once."""
+    if st.done_reason is None or not st.done_reason.startswith("brake"):
+        st.emit("BRAKE", level=logging.ERROR, reason=reason, on_brake=st.config.on_brake)
+        st.done_reason = f"brake: {reason}"
+    ops = cancel_entries(st, ts, "brake", keep=st.position.side)
+    if st.position.qty != 0 and st.config.on_brake == "flatten":
+        ops += exit_now(st, f"brake: {reason}", ts)
+    return ops
+
+
 def cancel_entries(
     st: ExecState, ts: datetime, reason: str, *, keep: Action | None = None
 ) -> list[Op]:

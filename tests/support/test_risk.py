@@ -289,25 +289,41 @@ def test_day_rollover_resets_loss_limit_with_manual_clock(clock, risk):
     assert risk.try_open("NSE:TCS", 10, at(9, 16, day=23)).allowed
 
 
-def test_rollover_follows_event_time_and_never_goes_back(risk):
+def test_the_day_follows_the_engines_clock_never_an_event(risk, clock):
+    """Issue 10, case 7: one tick stamped tomorrow used to roll the risk day
+    forward and clear the loss limit for the rest of the session."""
     risk.record_realized("NSE:SBIN", Decimal("-5000"), at(15, 0))
-    # An event stamped the next day rolls the day even before the clock moves.
-    assert risk.check_entry("NSE:SBIN", 10, at(9, 15, day=21)).allowed
+    assert risk.check_entry("NSE:SBIN", 10, at(9, 15, day=21)).code is RiskCode.LOSS_LIMIT
+    assert risk.snapshot().day == date(2026, 11, 20)
     # A late P&L stamped yesterday does not count against today...
+    clock.set(at(9, 15, day=23))
     risk.record_realized("NSE:SBIN", Decimal("-9000"), at(15, 20))
-    assert risk.check_entry("NSE:SBIN", 10, at(9, 16, day=21)).allowed
+    assert risk.check_entry("NSE:SBIN", 10, at(9, 16, day=23)).allowed
     # ...and an old timestamp does not roll the day back.
-    assert risk.snapshot().day == date(2026, 11, 21)
+    assert risk.snapshot().day == date(2026, 11, 23)
 
 
 def test_rollover_is_at_ist_midnight_not_utc():
     # 23:59 IST on the 20th is 18:29 UTC; 00:00 IST on the 21st is 18:30 UTC.
-    risk = RiskManager(limits(), ManualClock(datetime(2026, 11, 20, 18, 29, tzinfo=IST)))
+    clock = ManualClock(datetime(2026, 11, 20, 18, 29, tzinfo=IST))
+    risk = RiskManager(limits(), clock)
     risk.record_realized("NSE:SBIN", Decimal("-5000"), datetime(2026, 11, 20, 23, 59, tzinfo=IST))
-    before = datetime(2026, 11, 20, 18, 29, 59, tzinfo=UTC)  # still the 20th in IST
-    assert risk.check_entry("NSE:SBIN", 1, before).code is RiskCode.LOSS_LIMIT
-    after = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)  # 00:00 on the 21st, IST
-    assert risk.check_entry("NSE:SBIN", 1, after).allowed
+    clock.set(datetime(2026, 11, 20, 18, 29, 59, tzinfo=UTC))  # still the 20th in IST
+    assert risk.check_entry("NSE:SBIN", 1, clock.now()).code is RiskCode.LOSS_LIMIT
+    clock.set(datetime(2026, 11, 20, 18, 30, tzinfo=UTC))  # 00:00 on the 21st, IST
+    assert risk.check_entry("NSE:SBIN", 1, clock.now()).allowed
+
+
+def test_loss_limit_counts_open_positions_marked_to_market(risk):
+    risk.record_realized("NSE:SBIN", Decimal("-3000"), at(11, 0))
+    assert risk.brake() is None
+    risk.mark("NSE:INFY", Decimal("-1500"))
+    assert risk.brake() is None
+    risk.mark("NSE:INFY", Decimal("-2100"))  # -3000 realized - 2100 open <= -5000
+    assert "loss limit" in risk.brake()
+    risk.mark("NSE:INFY", Decimal("500"))  # recovering does not unlatch it today
+    assert "loss limit" in risk.brake()
+    assert risk.check_entry("NSE:TCS", 1, at(11, 5)).code is RiskCode.LOSS_LIMIT
 
 
 def test_day_rollover_with_freezegun_and_wall_clock():
