@@ -9,6 +9,12 @@ clients on the same IP, a server configured tighter than we think): the
 adapter then calls :meth:`MovingWindowLimiter.penalize` so the whole class
 waits out ``retry_after``.
 
+Protective orders have a priority lane: inside ``with urgent():`` a call
+may use the last ``reserve`` slots of its window, which ordinary calls
+(entries, trailing modifies) leave free. A stop-loss or a cutoff exit never
+waits behind a burst of trailing modifies for more than what is already in
+flight.
+
 Time comes from an injected monotonic function and sleeps go through an
 injected sleep, so tests drive the window with a fake clock.
 """
@@ -18,11 +24,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 __all__ = [
     "ORDER_ENDPOINTS",
+    "urgent",
     "SMART_ENDPOINTS",
     "LimiterClass",
     "MovingWindowLimiter",
@@ -33,6 +41,26 @@ __all__ = [
 
 ORDER_ENDPOINTS = frozenset({"placeorder", "modifyorder", "cancelorder"})
 SMART_ENDPOINTS = frozenset({"placesmartorder"})
+
+
+_lane = threading.local()
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    """Calls made by this thread inside the block are protective (a stop,
+    an exit, a cancel that keeps a position safe): they may use the reserved
+    slots."""
+    before = getattr(_lane, "urgent", False)
+    _lane.urgent = True
+    try:
+        yield
+    finally:
+        _lane.urgent = before
+
+
+def is_urgent() -> bool:
+    return getattr(_lane, "urgent", False)
 
 
 class LimiterClass:
@@ -58,6 +86,7 @@ class RateLimits:
     long a caller may block for a slot before getting RateLimitExceeded."""
 
     orders: int = 10
+    orders_reserved: int = 2  # of ``orders``, kept for protective calls (``urgent``)
     smart: int = 2
     other: int = 50
     window: float = 1.0
@@ -85,6 +114,10 @@ class RateLimits:
             )
         if not self.margin >= 0:
             raise ValueError(f"rate_limits.margin: must be >= 0 seconds, got {self.margin!r}")
+        if not isinstance(self.orders_reserved, int) or self.orders_reserved < 0:
+            raise ValueError(
+                f"rate_limits.orders_reserved: must be an int >= 0, got {self.orders_reserved!r}"
+            )
         if not self.max_wait >= 0:
             raise ValueError(f"rate_limits.max_wait: must be >= 0 seconds, got {self.max_wait!r}")
 
@@ -103,6 +136,7 @@ class MovingWindowLimiter:
         limit: int,
         window: float = 1.0,
         *,
+        reserved: int = 0,
         max_wait: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
@@ -113,6 +147,7 @@ class MovingWindowLimiter:
             raise ValueError(f"window: must be > 0, got {window}")
         self.name = name
         self.limit = limit
+        self.reserved = reserved
         self.window = float(window)
         self.max_wait = float(max_wait)
         self._monotonic = monotonic
@@ -123,12 +158,14 @@ class MovingWindowLimiter:
         self.waits = 0  # how many acquisitions had to wait at least once
 
     def _next_free(self, now: float) -> float:
-        """Seconds until a slot is free (0 if one is free now). Lock held."""
+        """Seconds until a slot is free (0 if one is free now). Lock held.
+        An ordinary call leaves the last ``reserved`` slots to urgent ones."""
         while self._stamps and self._stamps[0] <= now - self.window:
             self._stamps.popleft()
+        limit = self.limit if is_urgent() else self.limit - self.reserved
         wait = 0.0
-        if len(self._stamps) >= self.limit:
-            wait = self._stamps[0] + self.window - now
+        if len(self._stamps) >= limit:
+            wait = self._stamps[len(self._stamps) - limit] + self.window - now
         return max(wait, self._blocked_until - now, 0.0)
 
     def try_acquire(self) -> float:
@@ -178,18 +215,21 @@ class RateLimiters:
         limits = limits or RateLimits()
         self.limits = limits
 
-        def make(name: str, n: int) -> MovingWindowLimiter:
+        def make(name: str, n: int, reserved: int = 0) -> MovingWindowLimiter:
             return MovingWindowLimiter(
                 name,
                 n,
                 limits.window + limits.margin,
+                reserved=reserved,
                 max_wait=limits.max_wait,
                 monotonic=monotonic,
                 sleep=sleep,
             )
 
         self._by_class: Mapping[str, MovingWindowLimiter] = {
-            LimiterClass.ORDERS: make(LimiterClass.ORDERS, limits.orders),
+            LimiterClass.ORDERS: make(
+                LimiterClass.ORDERS, limits.orders, min(limits.orders_reserved, limits.orders - 1)
+            ),
             LimiterClass.SMART: make(LimiterClass.SMART, limits.smart),
             LimiterClass.OTHER: make(LimiterClass.OTHER, limits.other),
         }

@@ -52,7 +52,9 @@ def test_window_moves_rather_than_resetting():
 def test_classes_are_independent_and_endpoints_map_to_classes():
     t = FakeTime(0.0)
     lims = RateLimiters(
-        RateLimits(orders=2, smart=1, other=3, margin=0.1), monotonic=t.monotonic, sleep=t.sleep
+        RateLimits(orders=2, orders_reserved=0, smart=1, other=3, margin=0.1),
+        monotonic=t.monotonic,
+        sleep=t.sleep,
     )
     assert RateLimiters.class_of("placeorder") == LimiterClass.ORDERS
     assert RateLimiters.class_of("modifyorder") == LimiterClass.ORDERS
@@ -110,3 +112,18 @@ def test_thread_safe_never_more_than_limit_in_any_window():
 def test_bad_limits_named(kw, field):
     with pytest.raises(ValueError, match=field):
         RateLimits(**kw)
+
+
+def test_urgent_calls_have_a_lane_ordinary_calls_leave_free():
+    """Protective orders never queue behind a burst of trailing modifies:
+    ordinary calls stop at limit - reserved, urgent ones may use it all."""
+    from live.ratelimit import MovingWindowLimiter, urgent
+
+    t = FakeTime()
+    lim = MovingWindowLimiter("orders", 10, 1.0, reserved=2, monotonic=t.monotonic, sleep=t.sleep)
+    for _ in range(8):
+        assert lim.try_acquire() == 0
+    assert lim.try_acquire() > 0  # the ninth ordinary call waits
+    with urgent():
+        assert lim.try_acquire() == 0 and lim.try_acquire() == 0  # the reserved two
+        assert lim.try_acquire() > 0  # the window is full for everyone
