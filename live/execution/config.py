@@ -31,6 +31,12 @@ class ExecConfig:
     # When a brake engages (kill switch, daily loss limit): resting entries
     # are cancelled either way; "flatten" also closes open positions.
     on_brake: str = "hold"
+    # Wall seconds a held position may go without a working stop-loss (the
+    # broker keeps failing transiently, 429s) before it is closed at market.
+    protection_deadline: float = 30.0
+    # Wall seconds a broker call may stay in flight before the watchdog
+    # steps in (the adapter's own timeouts make this a last resort).
+    stuck_after: float = 30.0
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.capital_per_trade is None):

@@ -38,7 +38,7 @@ from .config import ExecConfig
 from .entries import on_strategy, retry_entries, stale_entries
 from .gate import EntryGate
 from .ops import Op, Place, Settle
-from .protection import brake, cutoff, drop_stop, follow_up
+from .protection import brake, cutoff, drop_stop, follow_up, watchdog
 from .runner import OpRunner
 from .slots import Role, SlotState
 from .state import ExecState, Phase
@@ -235,7 +235,7 @@ class SymbolExecutor:
                 if st.call_strategy("exit_now", holding, tick):
                     st.exit_reason = "strategy exit"
         else:
-            ops += retry_entries(st, ts)
+            ops += watchdog(st, ts) + retry_entries(st, ts)
         ops += follow_up(st, ts)
         st.settle_phase("tick" if tick is not None else "poll")
         return ops

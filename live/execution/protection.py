@@ -20,7 +20,7 @@ from decimal import Decimal
 from live.broker import Action, PriceType
 from live.ticks import round_to_tick, stop_rounding
 
-from .ops import CancelOrder, Modify, Op, Place, Settle
+from .ops import AskStatus, CancelOrder, Modify, Op, Place, Settle
 from .slots import Role, SlotState
 from .state import CUTOFF, ExecState
 
@@ -149,33 +149,82 @@ def keep_stop(st: ExecState, ts: datetime) -> list[Op]:
     """Exactly one working stop for exactly the position (P2), trailed (P4)."""
     pos, slot = st.position, st.stop
     exit_action = pos.exit_action
-    if slot.state is SlotState.EMPTY:
-        emergency = pos.stop is None
-        if emergency:
-            set_initial_stop(st)
-        if _crossed(st, pos.stop):
-            return exit_now(st, f"stop {pos.stop} already crossed by {st.last_price}", ts)
-        request = st.request(exit_action, pos.size, st.config.stop_price_type, pos.stop)
-        token = slot.claim(request, ts)
-        return [Place(Role.STOP, "", token, request, emergency=emergency)]
+    if not slot.busy:
+        return _place_stop(st, ts)
     if not slot.idle:
         return []
+    st.bare_since = None
     held = slot.request
-    if held.action is not exit_action:
-        # Our position reversed under the stop (both sides of an OCO filled).
-        token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
-        return [CancelOrder(Role.STOP, "", slot.order_id, token, "position reversed")]
     rec = st.orders.get(slot.order_id)
     filled = rec.filled if rec is not None else 0
+    wrong_side = held.action is not exit_action
+    if wrong_side or (st.replace_stop and held.quantity - filled != pos.size):
+        # Our position reversed under the stop (both sides of an OCO filled),
+        # or the broker refused to resize it: take it off, place it anew.
+        token = slot.begin(SlotState.CANCELLING, slot.order_id, ts)
+        why = "position reversed" if wrong_side else "replace: the resize was refused"
+        return [CancelOrder(Role.STOP, "", slot.order_id, token, why)]
     target = pos.stop if pos.stop is not None else held.trigger_price
-    trailed = trail_level(st)
+    waiting = st.trail_wait_until is not None and ts < st.trail_wait_until
+    trailed = None if waiting else trail_level(st)
     if trailed is not None:
         target = trailed
     if target == held.trigger_price and held.quantity - filled == pos.size:
         return []
+    if target != held.trigger_price and held.quantity - filled == pos.size and waiting:
+        return []
     request = st.request(exit_action, filled + pos.size, st.config.stop_price_type, target)
     token = slot.begin(SlotState.MODIFYING, slot.order_id, ts)
     return [Modify(Role.STOP, "", token, slot.order_id, request, held.trigger_price)]
+
+
+def _place_stop(st: ExecState, ts: datetime) -> list[Op]:
+    """No stop of ours works for the position: place one - unless the last
+    attempts failed transiently and their backoff has not passed; and if the
+    position has been bare past the protection deadline, close it instead."""
+    pos, slot = st.position, st.stop
+    now = st.monotonic()
+    if st.bare_since is None:
+        st.bare_since = now
+    if now - st.bare_since >= st.config.protection_deadline:
+        return exit_now(st, f"no stop-loss in place for {st.config.protection_deadline:g}s", ts)
+    if st.stop_wait_until is not None and ts < st.stop_wait_until:
+        return []
+    emergency = pos.stop is None
+    if emergency:
+        set_initial_stop(st)
+    if _crossed(st, pos.stop):
+        return exit_now(st, f"stop {pos.stop} already crossed by {st.last_price}", ts)
+    st.replace_stop = False
+    request = st.request(pos.exit_action, pos.size, st.config.stop_price_type, pos.stop)
+    token = slot.claim(request, ts)
+    return [Place(Role.STOP, "", token, request, emergency=emergency)]
+
+
+def watchdog(st: ExecState, ts: datetime) -> list[Op]:
+    """Every poll: no broker call stays in flight for ever. A cancel the
+    broker accepted but never confirmed is looked up; a placement or modify
+    that has not returned for ``stuck_after`` wall seconds is given up (its
+    late reply finds its token stale: the order is cancelled as an orphan),
+    with an ALERT, so protection can go on."""
+    ops: list[Op] = []
+    now = st.monotonic()
+    for slot in st.slots():
+        if not slot.state.transitional or now - slot.since_wall < st.config.stuck_after:
+            continue
+        if slot.state is SlotState.CANCELLING:
+            ops.append(AskStatus(slot.order_id))
+            slot.since_wall = now  # ask again only after another interval
+        elif slot.state is SlotState.PENDING:
+            st.emit("ALERT", level=logging.ERROR, role=slot.role.value,
+                    reason=f"a placement has not returned for {st.config.stuck_after:g}s: given up")  # fmt: skip
+            slot.abandon(ts)
+        elif slot.state is SlotState.MODIFYING:
+            st.emit("ALERT", level=logging.ERROR, role=slot.role.value,
+                    reason=f"a modify has not returned for {st.config.stuck_after:g}s")  # fmt: skip
+            slot.end(slot.generation, ts)
+            ops.append(AskStatus(slot.order_id))
+    return ops
 
 
 def set_initial_stop(st: ExecState) -> None:

@@ -31,11 +31,13 @@ any slot: its error is logged, the order stays known.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from live.broker import AmbiguousOrderError, BrokerError
+from live.ratelimit import urgent
 
 from .gate import Admission, Refusal
 from .ops import Adopted, AskStatus, CancelOrder, Modify, Op, Place, Settle
@@ -47,6 +49,13 @@ if TYPE_CHECKING:
     from .executor import SymbolExecutor
 
 UNSENT, UNCONFIRMED, RETRY, REFUSED = "unsent", "unconfirmed", "retry", "refused"
+TRANSIENT = "transient"  # a stop or exit that did not reach the broker (5xx, 429): not a refusal
+INLINE_RETRIES = 2  # transient stop failures retried at once before backing off
+
+
+def backoff(n: int) -> timedelta:
+    """Market-time pause after the n-th failure in a row: 1, 2, 4 ... 30 s."""
+    return timedelta(seconds=min(30, 2 ** max(0, n - 1)))
 
 
 def shape_of(request) -> dict:
@@ -72,6 +81,12 @@ class OpRunner:
             Adopted: self._adopted,
             Settle: self._settle,
         }
+
+    @staticmethod
+    def _lane(protective: bool):
+        """Protective calls (stops, exits, cancels, resizes) take the rate
+        limiter's priority lane."""
+        return urgent() if protective else nullcontext()
 
     def run(self, ops: list[Op], ts: datetime) -> None:
         for op in ops:
@@ -128,11 +143,12 @@ class OpRunner:
                 ex.gate.release(admission.ref)
             return
         try:
-            order_id = ex.broker.place_order(request)
+            with self._lane(op.role is not Role.ENTRY):
+                order_id = ex.broker.place_order(request)
         except AmbiguousOrderError as exc:
             return self._land(op, admission, UNCONFIRMED, exc, intent_id, ts)
         except BrokerError as exc:
-            how = RETRY if exc.transient and op.role is Role.ENTRY else REFUSED
+            how = (RETRY if op.role is Role.ENTRY else TRANSIENT) if exc.transient else REFUSED
             return self._land(op, admission, how, exc, intent_id, ts)
         except BaseException as exc:
             self._land(op, admission, UNCONFIRMED, exc, intent_id, ts)
@@ -156,6 +172,8 @@ class OpRunner:
             # Known as ours whatever happens next: an orphan's fill still counts.
             register(st, order_id, op.role, op.tag, request, admission.ref if admission else "")
             ours = slot.placed(op.token, order_id, ts)
+            if ours and op.role is Role.STOP:
+                st.stop_transient, st.stop_wait_until, st.bare_since = 0, None, None
             early = st.early.pop(order_id, [])
             follow = follow_up(st, ts) if ours else []
             st.settle_phase(f"{op.role.value} placed")
@@ -198,14 +216,23 @@ class OpRunner:
                 st.stats.orders_rejected += 1
                 if op.role is Role.STOP:
                     st.stop_failures += 1
+            inline = moved and op.role is Role.STOP and how == REFUSED
+            if moved and op.role is Role.STOP and how == TRANSIENT:
+                # Rate limited or the broker briefly unreachable: never counted
+                # as a refusal; retried at once twice, then with backoff (the
+                # protection deadline still closes a position left bare).
+                st.stop_transient += 1
+                inline = st.stop_transient <= INLINE_RETRIES
+                if not inline:
+                    st.stop_wait_until = ts + backoff(st.stop_transient - INLINE_RETRIES)
             # A refused stop is tried again at once (up to the limit, then the
             # market exit); a failed exit waits for the next tick or poll.
-            follow = follow_up(st, ts) if moved and op.role is Role.STOP else []
+            follow = follow_up(st, ts) if inline else []
             st.settle_phase(f"{op.role.value} {how}")
         if admission is not None:
             if how == UNCONFIRMED:
                 ex.gate.placed(admission)  # it may exist and block margin
-            elif how in (UNSENT, REFUSED):
+            elif how in (UNSENT, REFUSED, TRANSIENT):
                 ex.gate.release(admission.ref)
         level = logging.WARNING if op.role is Role.ENTRY else logging.ERROR
         st.emit("ORDER_FAILED", level=level, role=op.role.value, outcome=how,
@@ -253,18 +280,37 @@ class OpRunner:
 
     def _modify(self, op: Modify, ts: datetime) -> None:
         ex, st = self.ex, self.ex.st
+        with ex.lock:
+            held = st.slot_for(op.role, op.tag).request
+        resize = held is not None and held.quantity != op.request.quantity
         try:
-            ex.broker.modify_order(op.order_id, op.request)
+            with self._lane(resize):
+                ex.broker.modify_order(op.order_id, op.request)
         except Exception as exc:  # noqa: BLE001 - any failure: the order keeps what it had
             with ex.lock:
                 st.slot_for(op.role, op.tag).end(op.token, ts)
+                refused = isinstance(exc, BrokerError) and not exc.transient
+                if resize and refused:
+                    # Part of the position is bare: cancel and place it anew
+                    # (counted as a stop failure: the limit closes at market).
+                    st.stop_failures += 1
+                    st.replace_stop = True
+                    follow = follow_up(st, ts)
+                else:
+                    # A trail the broker would not take (or could not, now):
+                    # the stop keeps its level; try again after a pause.
+                    st.modify_failures += 1
+                    st.trail_wait_until = ts + backoff(st.modify_failures)
+                    follow = []
                 st.settle_phase("modify failed")
-            st.emit("MODIFY_FAILED", level=logging.WARNING, order_id=op.order_id,
+            st.emit("MODIFY_FAILED", level=logging.WARNING, order_id=op.order_id, resize=resize,
                     error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            self.run(follow, ts)
             return
         with ex.lock:
             slot = st.slot_for(op.role, op.tag)
             if slot.end(op.token, ts, request=op.request):
+                st.modify_failures = 0
                 commit_stop_level(st, op.request.trigger_price)
                 follow = follow_up(st, ts)
             else:
@@ -277,7 +323,8 @@ class OpRunner:
     def _cancel(self, op: CancelOrder, ts: datetime) -> None:
         ex, st = self.ex, self.ex.st
         try:
-            ex.broker.cancel_order(op.order_id)
+            with self._lane(True):
+                ex.broker.cancel_order(op.order_id)
         except Exception as exc:  # noqa: BLE001 - any failure: still working as far as we know
             if op.token is not None:
                 with ex.lock:

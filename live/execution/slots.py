@@ -23,6 +23,7 @@ cancels it. Slots are guarded by their executor's lock; they hold no lock.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -81,7 +82,8 @@ class OrderSlot:
     order_id: str | None = None
     request: OrderRequest | None = None  # what is (or was last) asked of the broker
     generation: int = 0
-    since: datetime | None = None  # when the current state began (watchdog)
+    since: datetime | None = None  # when the current state began (market time)
+    since_wall: float = 0.0  # ...and on the wall (monotonic): the watchdog's measure
     absent_reads: int = 0
     attempt: int | None = None  # entries: the journal's attempt number
     ref: str = ""  # entries: the buying-power reservation
@@ -133,6 +135,7 @@ class OrderSlot:
         self.state = new
         self.generation += 1
         self.since = now
+        self.since_wall = time.monotonic()
         if new is SlotState.EMPTY:
             self.order_id = None
             self.absent_reads = 0

@@ -9,6 +9,7 @@ wrong), never silently taken as normal.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +83,13 @@ class ExecState:
     done_reason: str | None = None  # why no more entries today
     last_price: Decimal | None = None
     last_tick_at: datetime | None = None
+    stop_transient: int = 0  # stop placements failed transiently in a row
+    stop_wait_until: datetime | None = None  # no stop placement before (backoff)
+    trail_wait_until: datetime | None = None  # no trailing modify before (backoff)
+    replace_stop: bool = False  # a resize was refused: cancel and place it again
+    modify_failures: int = 0  # trailing modifies failed in a row
+    bare_since: float | None = None  # wall time a held position was first seen without a stop
+    monotonic: Callable[[], float] = time.monotonic
     fill_epoch: int = 0  # fills applied so far: a positionbook read before one is stale
     mismatch: tuple | None = None  # (broker figure, fill epoch) seen at the last poll
     stats: Stats = field(default_factory=Stats)

@@ -159,7 +159,9 @@ def _fill(
 
 
 def _on_flat(st: ExecState) -> None:
-    st.stop_failures = 0
+    st.stop_failures = st.stop_transient = 0
+    st.bare_since = st.stop_wait_until = st.trail_wait_until = None
+    st.replace_stop = False
     if st.exit_reason is not None:
         # Closed at market (cutoff, protection failure, OCO): the day is over.
         st.done_reason = st.done_reason or st.exit_reason
