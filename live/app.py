@@ -194,9 +194,11 @@ def _wait_for_close(engine: Engine, clock: Clock, speed: float, quiet: bool, out
         now = clock.now()
         if engine.finished() or now >= close + timedelta(minutes=1):
             return
-        if not quiet and time.monotonic() - last >= 2.0:
+        if time.monotonic() - last >= 2.0:
             last = time.monotonic()
-            print(_progress(engine, now), file=out, flush=True)
+            engine.supervise()
+            if not quiet:
+                print(_progress(engine, now), file=out, flush=True)
         time.sleep(min(0.2, max(0.01, 1.0 / speed)))
 
 

@@ -35,6 +35,9 @@ from live.reconcile import bind_unbound, enrich, held_by_key
 from live.risk import RiskLimits, RiskManager
 from live.strategy import NoTrade, Strategy, SymbolInfo
 
+# Ticks stamped further than this from the engine's clock are dropped.
+TICK_TOLERANCE = timedelta(minutes=10)
+
 
 @dataclass(frozen=True)
 class SymbolPlan:
@@ -85,6 +88,7 @@ class Engine:
         self.poller: Poller | None = None
         self._checked: dict[str, float] = {}  # order id -> wall time of the last quick check
         self.ticks_seen = 0
+        self.ticks_dropped = 0  # stamped too far from the engine's clock
         self.updates_seen = 0
         self.feed = None  # set by the runner, for tests and the summary
         self.summary = None
@@ -243,6 +247,14 @@ class Engine:
         if state is None or self.dispatcher is None:
             return
         self.ticks_seen += 1
+        if abs(ts - self.clock.now()) > TICK_TOLERANCE:
+            # A tick stamped yesterday (or next week) would end the day or
+            # start the next: the clock decides what time it is, not a tick.
+            self.ticks_dropped += 1
+            if self.ticks_dropped == 1:
+                log_event("TICK_DROPPED", symbol=key, level=logging.WARNING, ts=ts,
+                          clock=self.clock.now(), why="stamped too far from the clock")  # fmt: skip
+            return
         self.dispatcher.submit(key, lambda: self._handle_tick(state, ltp, ts))
 
     def on_order_update(self, update: OrderUpdate) -> None:
@@ -279,6 +291,18 @@ class Engine:
         if self.dispatcher is not None:
             self.dispatcher.drain()
             self.dispatcher.stop()
+
+    def supervise(self) -> None:
+        """Called every second or so by the runtime: a worker that died is
+        restarted with an ALERT; a dead feed fails closed (no new entries,
+        protection goes on through the poller)."""
+        if self.poller is not None and not self.poller.alive():
+            log_event("ALERT", level=logging.ERROR, reason="the poller thread died: restarted")
+            self.poller.restart()
+        feed = self.feed
+        if feed is not None and not feed.is_alive() and not self.risk.killed:
+            log_event("ALERT", level=logging.ERROR, reason="the feed thread died: no new entries")
+            self.risk.kill("the WebSocket feed thread died")
 
     def finished(self) -> bool:
         """Past the cutoff with every executor flat and done."""

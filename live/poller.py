@@ -97,9 +97,23 @@ class Poller:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - one bad cycle must not end polling
+                self.cycles_failed += 1
+                log_event("POLL_CYCLE_FAILED", level=logging.ERROR,
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
             self._wake.wait(self.interval)
             self._wake.clear()
+
+    def alive(self) -> bool:
+        """Running, or stopped on purpose (False only for a thread that died)."""
+        return self._thread is None or self._thread.is_alive() or self._stopping.is_set()
+
+    def restart(self) -> None:
+        """Start a new polling thread after the last one died."""
+        if not self.alive():
+            self.start()
 
     # --- one cycle -----------------------------------------------------------
 

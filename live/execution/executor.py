@@ -311,6 +311,20 @@ class SymbolExecutor:
                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
             return None
 
+    def margin_for(self, request) -> Decimal:
+        """Cash an entry will block: the broker's own figure (OpenAlgo's
+        ``margin`` endpoint) when it gives one, else the configured rate."""
+        fallback = (request.trigger_price or request.price) * request.quantity
+        fallback *= self.st.config.margin_rate
+        ask = getattr(self.broker, "margin", None)
+        if ask is None:
+            return fallback
+        try:
+            margin = ask(request)
+        except BrokerError:
+            return fallback
+        return margin if isinstance(margin, Decimal) and margin > 0 else fallback
+
     def broker_holding(self, exit_action: Action) -> int | None:
         """What the broker holds that ``exit_action`` would close (None: cannot tell)."""
         try:

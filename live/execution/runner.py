@@ -111,7 +111,7 @@ class OpRunner:
                     ex.st.slot_for(op.role, op.tag).ref or st.entry_ref(op.attempt),
                     op.attempt,
                     request.quantity,
-                    request.trigger_price * request.quantity * st.config.margin_rate,
+                    ex.margin_for(request),
                     ts,
                     retry=op.retry,
                     shape=shape_of(request),

@@ -31,6 +31,7 @@ from live.broker import (
     Funds,
     Instrument,
     InvalidRequest,
+    OrderRejected,
     OrderRequest,
     OrderUpdate,
     Position,
@@ -123,6 +124,7 @@ class OpenAlgoBroker:
             count=self.transport.count,
         )
         self._lock = threading.Lock()  # the tick caches; never held during I/O
+        self._margin_unsupported = False
         self._ticks: dict[str, Decimal] = {}
         self._tick_overrides: dict[str, Decimal] = {}
         for key, tick in (tick_sizes or {}).items():
@@ -447,6 +449,26 @@ class OpenAlgoBroker:
                 if start and end:
                     return start, end
         return None
+
+    def margin(self, request: OrderRequest) -> Decimal | None:
+        """The margin the broker would block for ``request`` (OpenAlgo's
+        ``margin`` endpoint), or None when this server or broker cannot say
+        (then the configured rate is used; asked once, not on every entry)."""
+        if self._margin_unsupported:
+            return None
+        row = {k: v for k, v in self._order_payload(request).items() if k != "strategy"}
+        try:
+            data = self.transport.read("margin", {"positions": [row]}).get("data") or {}
+        except (InvalidRequest, OrderRejected) as e:
+            if getattr(e, "code", None) in (404, 405, 501):
+                self._margin_unsupported = True
+            return None
+        value = data.get("total_margin_required") if isinstance(data, Mapping) else None
+        try:
+            margin = parse_decimal(value, "total_margin_required", ctx="margin.data")
+        except ValueError:
+            return None
+        return margin if margin > 0 else None
 
     def world(self) -> World:
         """Which broker world this host is (``ping``): a journal written

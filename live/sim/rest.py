@@ -14,8 +14,9 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 
-from live.broker import InvalidRequest
+from live.broker import InvalidRequest, Product
 from live.clock import IST
 
 from .models import RejectionReply
@@ -108,6 +109,7 @@ class RestApi:
             "quotes": self._quotes,
             "multiquotes": self._multiquotes,
             "depth": self._depth,
+            "margin": self._margin,
             "history": self._history,
             "symbol": self._symbol,
             "search": self._search,
@@ -378,6 +380,33 @@ class RestApi:
         q = self.sim.quote(key)
         tick = self.sim.engine.instrument(key).tick_for(q["ltp"])
         return 200, {"status": "success", "data": depth_json(q, tick)}
+
+    def _margin(self, p: dict, index: int) -> Reply:
+        # restx_api/margin.py + services/margin_service.py: positions (<= 50)
+        # -> data {total_margin_required, span_margin, exposure_margin}.
+        rows = p.get("positions")
+        if not isinstance(rows, list) or not rows or len(rows) > 50:
+            return _err(400, "positions: a list of 1 to 50 positions is required")
+        total = Decimal(0)
+        for row in rows:
+            if not isinstance(row, dict):
+                return _err(400, "positions: each position must be an object")
+            problem = self._unknown_symbol(row)
+            if problem:
+                return _err(400, problem)
+            key = _key(row)
+            try:
+                qty = int(str(row.get("quantity")))
+                price = Decimal(str(row.get("trigger_price") or row.get("price") or 0))
+                product = Product(str(row.get("product", "MIS")).upper())
+            except (ValueError, ArithmeticError):
+                return _err(400, "positions: quantity, price and product must be valid")
+            if price <= 0:
+                price = self.sim.engine.ltp(key) or self.sim.engine.instruments[key].prior_close
+            total += price * qty * self.sim.engine.config.margin_rate(product)
+        total = total.quantize(Decimal("0.01"))
+        return 200, {"status": "success", "data": {"total_margin_required": float(total),
+                     "span_margin": 0.0, "exposure_margin": float(total)}}  # fmt: skip
 
     def _holdings(self, p: dict, index: int) -> Reply:
         # services/holdings_service.py: {"holdings": [...], "statistics": {...}}

@@ -129,8 +129,10 @@ class EngineRun:
         """Until the cutoff's square-off is done, then a normal stop."""
         session = self.engine.session
         self.world.wait(
-            lambda: self.engine.finished()
-            or self.world.clock.now() >= session.close_at(self.world.clock.now().date()),
+            lambda: (
+                self.engine.finished()
+                or self.world.clock.now() >= session.close_at(self.world.clock.now().date())
+            ),
             wall=60,
         )
         self.feed.stop()
