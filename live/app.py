@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def make_clock(cfg: Config) -> Clock:
     if cfg.clock.start is not None:
+        if cfg.clock.anchor is not None:
+            return ReplayClock(cfg.clock.start, speed=cfg.clock.speed, anchor=cfg.clock.anchor)
         return ReplayClock(cfg.clock.start, speed=cfg.clock.speed, held=True)
     return WallClock()
 

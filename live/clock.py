@@ -88,14 +88,24 @@ class ReplayClock:
     would be almost seven market minutes of ticks nobody saw)."""
 
     def __init__(
-        self, start: datetime, speed: float = 1.0, *, monotonic=_time.monotonic, held=False
+        self,
+        start: datetime,
+        speed: float = 1.0,
+        *,
+        monotonic=_time.monotonic,
+        held=False,
+        anchor: float | None = None,
     ):
         if speed <= 0:
             raise ValueError(f"clock.speed: must be > 0, got {speed}")
         self._start = require_aware(start, "clock.start")
         self.speed = float(speed)
+        if anchor is not None:
+            # Market time equals ``start`` at the Unix time ``anchor``: two
+            # processes (a simulator and an engine) then share one replayed day.
+            monotonic, held = _time.time, False
         self._monotonic = monotonic
-        self._t0: float | None = None if held else monotonic()
+        self._t0: float | None = None if held else (anchor if anchor is not None else monotonic())
 
     def release(self) -> None:
         """Let a held clock run from ``start`` (no effect on a running one)."""

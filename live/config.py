@@ -47,6 +47,9 @@ class BrokerConfig:
 class ClockConfig:
     start: datetime | None = None
     speed: float = 1.0
+    # Unix time at which the replay is at ``start``: to follow a simulator
+    # that runs in another process (``python -m live.sim`` prints it).
+    anchor: float | None = None
 
 
 # Keys of the ``strategy:`` section the executor owns; every other key there
@@ -354,8 +357,8 @@ def _coerce(where: str, key: str, value: Any, default: Any, annotation: str) -> 
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: must be a whole number, got {value!r}")
         return value
-    if isinstance(default, float):
-        return _positive_float(where, value)
+    if isinstance(default, float) or annotation.startswith("float"):
+        return None if value is None else _positive_float(where, value)
     if value is None:
         return None
     return str(value)

@@ -33,7 +33,7 @@ from live.logs import log_event
 from live.poller import Poller
 from live.reconcile import bind_unbound, enrich, held_by_key
 from live.risk import RiskLimits, RiskManager
-from live.strategy import NoTrade, Strategy, SymbolInfo
+from live.strategy import NoTrade, Strategy, SymbolInfo, Tick
 
 # Ticks stamped further than this from the engine's clock are dropped.
 TICK_TOLERANCE = timedelta(minutes=10)
@@ -102,6 +102,7 @@ class Engine:
         self.ledger = BuyingPowerLedger(funds.available_cash)
         for key in self.cfg.symbols:
             self._prepare_symbol(key, today)
+        self.warm_up(today)
         self.recover(today)
         self.dispatcher = SymbolDispatcher(list(self.states))
         self.poller = Poller(
@@ -163,6 +164,35 @@ class Engine:
         self.plans[key] = SymbolPlan(key, True, tick, description)
         log_event("SETUP", symbol=key, strategy=self.strategy.name, setup=description,
                   entries_today=entries)  # fmt: skip
+
+    def warm_up(self, today: date) -> int:
+        """Started after the open (a restart, a late start): each strategy
+        sees the session so far as 1-minute highs and lows before any
+        decision (the 80-20's stop sits under the day's real low, the ORB
+        measures the whole range). One history call per traded symbol, only
+        then; a symbol whose history cannot be read starts cold, logged."""
+        now = self.clock.now()
+        opened = self.session.open_at(today)
+        fetch = getattr(self.broker, "intraday_bars", None)
+        if fetch is None or now <= opened + timedelta(minutes=1):
+            return 0
+        warmed = 0
+        for key, state in self.states.items():
+            sym, ex = split_key(key)
+            try:
+                bars = fetch(sym, ex, "1m", today, today)
+            except BrokerError as exc:
+                log_event("WARM_UP_FAILED", symbol=key, level=logging.WARNING, error=str(exc))
+                continue
+            ticks = []
+            for b in bars:
+                if opened <= b.ts < now:
+                    ticks += [Tick(key, b.open, b.ts), Tick(key, b.high, b.ts),
+                              Tick(key, b.low, b.ts), Tick(key, b.close, b.ts)]  # fmt: skip
+            state.warm_up(ticks)
+            warmed += 1
+        log_event("WARMED_UP", symbols=warmed, since=opened, until=now)
+        return warmed
 
     def recover(self, today: date) -> int:
         """After a restart (P8): broker truth first. Intents whose order id

@@ -163,6 +163,12 @@ class Strategy:
 
     # --- rules (under the symbol's lock; quick, no I/O) --------------------------
 
+    def warm_up(self, ticks: list[Tick], session: MarketSession) -> None:
+        """Today's prices before the engine started (a restart mid-day, a
+        late start): the session's 1-minute highs and lows as ticks, oldest
+        first. Rebuild whatever the rules remember (a day's extreme, a range)
+        without deciding anything; no order results from it."""
+
     def on_tick(self, tick: Tick, ctx: Context) -> Decision:
         """Every trade print. Return entries to place (or keep), cancels, or None."""
         return None

@@ -213,6 +213,13 @@ class SymbolExecutor:
                 self.risk.hold(self.symbol)  # a working entry holds its slot
         self.runner.run(ops, ts)
 
+    def warm_up(self, ticks: list[Tick]) -> None:
+        """Today's earlier prices for the strategy (a mid-day start)."""
+        with self.lock:
+            self.st.call_strategy("warm_up", ticks, self.st.session)
+            if ticks:
+                self.st.last_price = ticks[-1].ltp
+
     def fill_epoch(self) -> int:
         """How many fills have been applied: read it before asking for the
         positionbook and hand it to ``sync_position`` with the figure."""

@@ -61,10 +61,20 @@ class OpeningRangeBreakout(Strategy):
     def formed(self) -> bool:
         return self.high is not None and self.high > self.low
 
+    def warm_up(self, ticks: list[Tick], session) -> None:
+        for tick in ticks:
+            self._measure(tick)
+
+    def _measure(self, tick: Tick) -> bool:
+        """Widen the range with a print inside its window; False after it."""
+        if tick.ts >= self.range_end:
+            return False
+        self.high = tick.ltp if self.high is None else max(self.high, tick.ltp)
+        self.low = tick.ltp if self.low is None else min(self.low, tick.ltp)
+        return True
+
     def on_tick(self, tick: Tick, ctx: Context) -> list[Entry] | None:
-        if tick.ts < self.range_end:
-            self.high = tick.ltp if self.high is None else max(self.high, tick.ltp)
-            self.low = tick.ltp if self.low is None else min(self.low, tick.ltp)
+        if self._measure(tick):
             return None
         if not self.formed or ctx.holding is not None:
             return None

@@ -85,15 +85,23 @@ class Reversal8020(Strategy):
             return NoTrade("no 80-20 pattern yesterday")
         return cls(setup, settings)
 
-    def on_tick(self, tick: Tick, ctx: Context) -> Entry | None:
+    def warm_up(self, ticks: list[Tick], session) -> None:
+        for tick in ticks:
+            self._see(tick.ltp, session.in_entry_window(tick.ts))
+
+    def _see(self, ltp: Decimal, in_window: bool) -> None:
         s = self.setup
-        ltp = tick.ltp
         if self.extreme is None:
             self.extreme = ltp
         else:
             self.extreme = min(self.extreme, ltp) if s.is_long else max(self.extreme, ltp)
-        if not self.triggered and s.triggered_by(ltp) and ctx.entry_window_open:
+        if not self.triggered and s.triggered_by(ltp) and in_window:
             self.triggered = True
+
+    def on_tick(self, tick: Tick, ctx: Context) -> Entry | None:
+        s = self.setup
+        ltp = tick.ltp
+        self._see(ltp, ctx.entry_window_open)
         if self.triggered and ctx.holding is None and s.entry_is_resting(ltp):
             return Entry(s.side, s.entry_price)
         return None
