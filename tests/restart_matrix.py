@@ -146,9 +146,11 @@ def check(world: World, data: Path, restarted_at) -> list[str]:
     with Journal(data / "journal.db") as j:
         claimed = {i.id for i in j.intents(key="NSE:SBIN") if i.role == "entry"}
         bound = [o for o in j.orders(key="NSE:SBIN") if o.role == "entry"]
-    if len(bound) != len(entries) or len({o.intent_id for o in bound}) != len(bound) or not {
-        o.intent_id for o in bound
-    } <= claimed:
+    if (
+        len(bound) != len(entries)
+        or len({o.intent_id for o in bound}) != len(bound)
+        or not {o.intent_id for o in bound} <= claimed
+    ):
         out.append(f"P8: {len(entries)} entries at the broker, {len(bound)} bound to distinct "
                    "attempt claims: a duplicate after the restart")  # fmt: skip
     cutoff = at(CUTOFF)

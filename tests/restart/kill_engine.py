@@ -62,8 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--kill", default=None, help="<name>#<n>:before|after")
     ap.add_argument("--trace", default=None)
+    ap.add_argument("--no-recover", action="store_true",
+                    help="proof the matrix can fail: restart without recovery")  # fmt: skip
     args = ap.parse_args(argv)
     instrument(args.kill, args.trace)
+    if args.no_recover or os.environ.get("LIVE8020_MATRIX_NO_RECOVER"):
+        from live.engine import Engine
+
+        Engine.recover = lambda self, today: 0
     from live.app import main as app_main
     from strategies import REGISTRY
 
