@@ -29,7 +29,8 @@ def max_abs_position(s, key) -> int:
 @pytest.mark.timeout(90)
 def test_orb_day_over_sockets(session):
     day = build_day(MIX, 21)
-    s = session(MIX, seed=21, day=day, start="09:14", speed=400, cutoff="11:30", strategy=ORB)
+    # From 09:05: the engine is up well before the range starts at 09:15.
+    s = session(MIX, seed=21, day=day, start="09:05", speed=400, cutoff="11:30", strategy=ORB)
     views = {k: st.view() for k, st in s.engine.states.items()}
     assert set(views) == set(MIX)  # the ORB needs no prior-day pattern
     for key, v in views.items():
