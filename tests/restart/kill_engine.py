@@ -55,6 +55,20 @@ def instrument(kill: str | None, trace: str | None) -> None:
     for cls, methods in POINTS.items():
         for method in methods:
             wrap(cls, method)
+    ready = os.environ.get("LIVE8020_READY_FILE")
+    if ready:
+        # When this engine was up (market time): the matrix allows a
+        # position bare across the restart until then, plus a poll cycle.
+        from live.engine import Engine
+
+        start = Engine.start
+
+        def started(self):
+            start(self)
+            with open(ready, "w") as f:
+                f.write(self.clock.now().isoformat())
+
+        Engine.start = started
 
 
 def main(argv: list[str] | None = None) -> int:
