@@ -43,7 +43,7 @@ from .gate import Admission, Refusal
 from .ops import Adopted, AskStatus, CancelOrder, Modify, Op, Place, Settle
 from .protection import commit_stop_level, follow_up
 from .slots import Role
-from .updates import register
+from .updates import refusal_key, register
 
 if TYPE_CHECKING:
     from .executor import SymbolExecutor
@@ -214,6 +214,9 @@ class OpRunner:
                 st.attempts -= 1  # nothing was sent: the attempt is not used
             if moved and how == REFUSED:
                 st.stats.orders_rejected += 1
+                r = op.request
+                key = refusal_key(r.action, r.quantity, r.price_type, r.trigger_price)
+                st.refused_unseen[key] = st.refused_unseen.get(key, 0) + 1
                 if op.role is Role.STOP:
                     st.stop_failures += 1
             inline = moved and op.role is Role.STOP and how == REFUSED

@@ -78,6 +78,11 @@ class ExecState:
     position: Position = field(default_factory=Position)
     orders: OrderRegistry = field(default_factory=OrderRegistry)
     early: dict[str, list[OrderUpdate]] = field(default_factory=dict)
+    # Placements the broker refused in its reply; some brokers still list the
+    # refused order (rejected, an id we never learnt). Such a row belongs to
+    # that refusal, not to the next placement of the same shape in flight.
+    refused_unseen: dict[tuple, int] = field(default_factory=dict)
+    attributed: set[str] = field(default_factory=set)  # rows matched to a refusal
     stop_failures: int = 0
     exit_reason: str | None = None  # why the position is being closed at market
     done_reason: str | None = None  # why no more entries today

@@ -27,6 +27,8 @@ def apply_update(st: ExecState, u: OrderUpdate, ts: datetime) -> list[Op] | None
     state, not one of ours)."""
     ops: list[Op] = []
     if u.order_id not in st.orders:
+        if u.order_id in st.attributed or _claims_refusal(st, u):
+            return None
         slot = _adoptable(st, u)
         if slot is None:
             # Not ours yet, or not recognisable: keep it while a placement of
@@ -86,6 +88,30 @@ def register(
         ref=ref,
         reference_price=request.trigger_price or request.price or Decimal(0),
     )
+
+
+def refusal_key(action, quantity: int, price_type, trigger: Decimal | None) -> tuple:
+    return (action, quantity, price_type, trigger or Decimal(0))
+
+
+def _claims_refusal(st: ExecState, u: OrderUpdate) -> bool:
+    """A rejected row of a placement already refused (and counted) in its
+    reply: remember it, so it is neither adopted nor counted twice."""
+    if u.status is not OrderStatus.REJECTED or u.filled_quantity:
+        return False
+    for key, count in st.refused_unseen.items():
+        action, qty, price_type, trigger = key
+        if (
+            count
+            and action is u.action
+            and qty == u.quantity
+            and (u.price_type is None or u.price_type is price_type)
+            and trigger == (u.trigger_price or Decimal(0))
+        ):
+            st.refused_unseen[key] -= 1
+            st.attributed.add(u.order_id)
+            return True
+    return False
 
 
 def _adoptable(st: ExecState, u: OrderUpdate) -> OrderSlot | None:

@@ -17,7 +17,7 @@ from live.ledger import BuyingPowerLedger
 from live.poller import Poller
 from live.risk import RiskLimits, RiskManager
 from tests.core.helpers import T0, D, at, make_state, trigger_and_enter
-from tests.fakes import FakeBroker
+from tests.fakes import FakeBroker, FakeOrder
 
 
 def attach(state, *, risk=None, journal=None):
@@ -288,3 +288,45 @@ def test_watchdog_gives_up_a_placement_that_never_returns():
         assert len(broker.working("SELL")) == 1  # the orphan was cancelled
     finally:
         slots.time.monotonic = real
+
+
+class ListsRefusedStops(FakeBroker):
+    """A broker that refuses the first stop in its reply yet lists it in the
+    orderbook as rejected (an id we never learnt); that row reaches us while
+    the next stop placement is in flight."""
+
+    def __init__(self):
+        super().__init__()
+        self.refused_row = None
+        self.deliver = None  # the feed thread, as a callback
+
+    def place_order(self, request):
+        stop = request.price_type is PriceType.SL_M and request.action.value == "SELL"
+        if stop and self.refused_row is None:
+            order_id = f"OID{next(self._ids)}"
+            self.orders[order_id] = FakeOrder(order_id, request, OrderStatus.REJECTED)
+            self.refused_row = self._update(self.orders[order_id], "RMS: margin")
+            self.calls.append(("place_order", (request,)))
+            raise BrokerError("RMS: margin", code=400)
+        if stop and self.deliver is not None:
+            deliver, self.deliver = self.deliver, None
+            deliver(self.refused_row)  # mid-flight: the reply has not come back
+        return super().place_order(request)
+
+
+def test_a_refused_stops_rejected_row_is_not_taken_for_the_next_placement():
+    """Before: the rejected row of the refused stop matched the retry in
+    flight by shape, was adopted into its slot and counted as a second
+    refusal; the retry's own good stop then looked like an orphan."""
+    broker = ListsRefusedStops()
+    state, _ = make_state(broker=broker)
+    entry = trigger_and_enter(state, broker)
+    broker.deliver = lambda u: state.on_order_update(u, T0)
+    state.on_order_update(broker.fill(entry, price=D("100.00")), T0)
+    [stop] = broker.working("SELL")
+    v = state.view()
+    assert v.sl_id == stop.order_id and v.sl_state is SlotState.WORKING
+    assert state.st.stop_failures == 1
+    assert broker.count("cancel_order") == 0
+    state.on_order_update(broker.refused_row, T0)  # the poller lists it again
+    assert state.view().sl_id == stop.order_id and state.st.stop_failures == 1
