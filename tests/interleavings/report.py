@@ -3,7 +3,7 @@
     python -m tests.interleavings.report            # all races, writes RESULTS.md
     python -m tests.interleavings.report race3 bp-two --stdout
 
-Per race: schedules explored and time for the real SymbolState (exhaustive,
+Per race: schedules explored and time for the real executor (exhaustive,
 preemption bound 2, and PCT), and for the naive variant every failing
 schedule in the bound (not stopping at the first) so the shortest one is
 reported, plus how many PCT runs it took to hit one. Times are wall-clock on
@@ -79,6 +79,10 @@ def _prop(f: Failure | None) -> str:
 
 FIXED_BUGS = """## Real bugs found (all fixed; pinned by tests/interleavings/test_real_bugs.py and tests/stress)
 
+These were found in the first engine's `SymbolState` (since split into the executor,
+`live/execution/`); the fixes moved with the code: `sync_position` is
+`live/execution/recovery.py`, the dropped retry is the slot table's RETRY -> EMPTY edge.
+
 - **race4b, adopted twice** - `replay(['feed@lock.acquire:L1', 'poller'])`.
   `SymbolState.sync_position` counted only a PENDING slot or a stop operation as *busy*,
   not a working entry order. The positionbook showed the fill (10) for two polls before the
@@ -118,10 +122,11 @@ def render(rows: list[Row], *, note: str = "") -> str:
         f"({datetime.now().strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, "
         f"{platform.machine()}). Times are wall-clock on a shared 2-core machine.",
         "",
-        f"Real = `SymbolState` (+ `BuyingPowerLedger`); exhaustive = every schedule with at most "
+        f"Real = `SymbolExecutor` (live/execution/, + `BuyingPowerLedger`); exhaustive = every schedule with at most "
         f"{BOUND} preemptions; PCT = `pct(depth, runs, seed={PCT_SEED})`, runs + 1 calibration "
         "schedule. Naive = `NaiveSymbolState` (tests/races/naive.py) or, for the ledger races, "
-        "`NaiveLedgerSymbolState` (check available, place, book): explored with "
+        "`NaiveLedgerSymbolState` (check available, place, book), for the OCO races "
+        "`NaiveOcoState` (tests/interleavings/naive_oco.py: cancel the other side and forget it): explored with "
         "`stop_on_first=False` so the *shortest* failing schedule is reported; "
         "'PCT hit' = the PCT schedule number of the first failure (1 = the calibration run).",
         "",
