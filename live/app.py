@@ -24,6 +24,7 @@ from live.execution.dryrun import DryRunBroker
 from live.journal import open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
+from live.status import StatusWriter
 from live.strategy import Registry
 from live.summary import render, summarize
 
@@ -140,6 +141,7 @@ def run(
     strategy = registry.get(cfg.strategy.name)
     engine = Engine(cfg, trading, clock, strategy, journal=journal, session=session)
     feed = None
+    status = None
     try:
         engine.prepare()
         # Timers run on the wall: the broker's rate limits are per wall second.
@@ -158,6 +160,9 @@ def run(
         )
         engine.feed = feed
         engine.start()
+        # The scale work adds per-symbol fields (queue depth, tick age) here.
+        status = StatusWriter(engine, cfg.data_dir, interval=cfg.status_seconds,
+                              extra=getattr(engine, "status_extra", None)).start()  # fmt: skip
         feed.start()
         _start_the_replay(clock, feed)
         _wait_for_close(engine, clock, speed, quiet, out)
@@ -167,6 +172,8 @@ def run(
         engine.stop()
         if engine.poller is not None:
             engine.poller.run_once()  # final reconcile for the summary
+        if status is not None:
+            status.stop("stopped")
         max_bare = _max_unprotected(conn, engine)
         if conn.server is not None and owns_server:
             conn.server.stop()
@@ -226,6 +233,11 @@ def _max_unprotected(conn: Connection, engine: Engine) -> timedelta | None:
 
 
 def main(registry: Registry, argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["status"]:
+        from live import status
+
+        return status.main(argv[1:])
     args = parse_args(argv)
     try:
         cfg = load_config(Path(args.config), registry)

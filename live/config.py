@@ -131,6 +131,51 @@ class SimSettings:
 
 
 @dataclass(frozen=True)
+class ShutdownSettings:
+    # On SIGINT/SIGTERM: False leaves each position protected by its working
+    # stop; True closes it at market (also --flatten-on-exit).
+    flatten_on_exit: bool = False
+    timeout_seconds: float = 30.0  # wall seconds the stand-down may take
+
+
+@dataclass(frozen=True)
+class ChargesSettings:
+    """Estimated Indian intraday equity charges (NSE, 2024-25 schedule).
+    Percentages are of the order value; see README "Reports"."""
+
+    brokerage_per_order: Decimal = Decimal(20)  # flat cap per executed order, rupees
+    brokerage_pct: Decimal = Decimal("0.03")  # ... or this % of the order value if lower
+    stt_sell_pct: Decimal = Decimal("0.025")  # securities transaction tax, sell side
+    exchange_txn_pct: Decimal = Decimal("0.00297")  # NSE transaction charge, both sides
+    sebi_per_crore: Decimal = Decimal(10)  # SEBI turnover fee, rupees per crore
+    gst_pct: Decimal = Decimal(18)  # on brokerage + exchange + SEBI fees
+    stamp_buy_pct: Decimal = Decimal("0.003")  # stamp duty, buy side
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) < 0:
+                raise ValueError(f"charges.{f.name}: must be >= 0, got {getattr(self, f.name)}")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    # What goes to Telegram (through OpenAlgo's telegram/notify, when
+    # broker.telegram_username is set) besides the log.
+    stop_moved: bool = False  # every trailing move (chatty)
+    disconnect_seconds: float = 30.0  # alert when the feed is down longer
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    rotate_daily: bool = True  # live8020.jsonl rolls over at midnight IST
+    keep_days: int = 7  # rotated files kept
+
+    def __post_init__(self) -> None:
+        if self.keep_days < 1:
+            raise ValueError(f"logs.keep_days: must be >= 1, got {self.keep_days}")
+
+
+@dataclass(frozen=True)
 class Config:
     broker: BrokerConfig = BrokerConfig()
     symbols: tuple[str, ...] = ("NSE:SBIN",)
@@ -143,6 +188,11 @@ class Config:
     tick_sizes: tuple[tuple[str, Decimal], ...] = ()  # per-symbol override
     poll_seconds: float = 5.0
     feed_stale_seconds: float = 10.0
+    status_seconds: float = 1.0  # wall seconds between status.json snapshots
+    shutdown: ShutdownSettings = ShutdownSettings()
+    charges: ChargesSettings = ChargesSettings()
+    alerts: AlertSettings = AlertSettings()
+    logs: LogSettings = LogSettings()
 
     def api_key(self) -> str:
         """The key from the environment (or the config, if put there). Never logged."""
@@ -164,6 +214,10 @@ _SECTIONS = {
     "session": SessionSettings,
     "risk": RiskSettings,
     "sim": SimSettings,
+    "shutdown": ShutdownSettings,
+    "charges": ChargesSettings,
+    "alerts": AlertSettings,
+    "logs": LogSettings,
 }
 _TOP = {
     "broker",
@@ -177,6 +231,11 @@ _TOP = {
     "tick_sizes",
     "poll_seconds",
     "feed_stale_seconds",
+    "status_seconds",
+    "shutdown",
+    "charges",
+    "alerts",
+    "logs",
 }
 
 
@@ -204,7 +263,7 @@ def parse_config(raw: Any, registry: Any = None) -> Config:
         )
     _unknown(raw, _TOP, "")
     kw: dict[str, Any] = {}
-    for name in ("broker", "clock", "strategy", "session", "risk", "sim"):
+    for name in _SECTIONS:
         if name in raw:
             kw[name] = _section(name, raw[name])
     if "symbols" in raw:
@@ -225,7 +284,7 @@ def parse_config(raw: Any, registry: Any = None) -> Config:
                 raise ConfigError(f"tick_sizes.{k}: must be > 0, got {tick}")
             pairs.append((f"{ex}:{sym}", tick))
         kw["tick_sizes"] = tuple(pairs)
-    for name in ("poll_seconds", "feed_stale_seconds"):
+    for name in ("poll_seconds", "feed_stale_seconds", "status_seconds"):
         if name in raw:
             kw[name] = _positive_float(name, raw[name])
     cfg = Config(**kw)

@@ -46,6 +46,19 @@ from .updates import apply_update
 
 
 @dataclass(frozen=True)
+class WorkingOrder:
+    """One of our orders the broker may still execute (for the status view)."""
+
+    order_id: str
+    role: str
+    action: str
+    quantity: int
+    filled: int
+    price: Decimal  # its trigger (stops, stop entries) or limit
+    state: str  # the slot's state: working, modifying, cancelling ...
+
+
+@dataclass(frozen=True)
 class ExecView:
     """A consistent copy of one symbol's state, for tests, the status view and the summary."""
 
@@ -73,6 +86,8 @@ class ExecView:
     orders_rejected: int
     exit_reason: str | None
     done_reason: str | None
+    working: tuple[WorkingOrder, ...] = ()
+    max_attempts: int = 0
 
     def entry_state(self, side: str) -> SlotState:
         return next(s for t, s, _ in self.entries if t == side)
@@ -281,6 +296,8 @@ class SymbolExecutor:
                 orders_rejected=st.stats.orders_rejected,
                 exit_reason=st.exit_reason,
                 done_reason=st.done_reason,
+                working=tuple(_working(st)),
+                max_attempts=st.config.max_attempts,
             )
 
     def describe(self) -> str:
@@ -361,6 +378,17 @@ class SymbolExecutor:
         ops: list[Op] = drop_stop(st, ts) + [Settle(closed=True)]
         st.settle_phase("broker flat")
         return ops
+
+
+def _working(st: ExecState) -> list[WorkingOrder]:
+    """Our orders not known to be finished, with their slot's state (locked)."""
+    slot_state = {s.order_id: s.state for s in st.slots() if s.order_id}
+    out = []
+    for r in st.orders.working():
+        state = slot_state.get(r.order_id, SlotState.WORKING)
+        out.append(WorkingOrder(r.order_id, r.role.value, r.action.value, r.quantity, r.filled,
+                                r.reference_price, state.value))  # fmt: skip
+    return out
 
 
 def _valid_price(value: object, symbol: str) -> Decimal:
