@@ -31,6 +31,7 @@ from .wire import (
     instrument_json,
     order_json,
     orderbook_json,
+    pair_errors,
     parse_bool,
     parse_modify,
     parse_place,
@@ -345,11 +346,7 @@ class RestApi:
                              else "Shorter than minimum length 1."]},
                 raw=True,
             )  # fmt: skip
-        bad = {
-            str(i): {"exchange": ["Must be one of: " + ", ".join(VALID_EXCHANGES) + "."]}
-            for i, s in enumerate(symbols)
-            if not isinstance(s, dict) or str(s.get("exchange", "")) not in VALID_EXCHANGES
-        }
+        bad = {str(i): e for i, s in enumerate(symbols) if (e := pair_errors(s))}
         if bad:
             raise SchemaError({"symbols": bad}, raw=True)
         invalid, valid = [], []
@@ -370,7 +367,7 @@ class RestApi:
 
     def _depth(self, p: dict, index: int) -> Reply:
         # broker/zerodha/api/data.py get_market_depth: 5 asks/bids + the quote.
-        bad = _missing(p, "symbol", "exchange")
+        bad = pair_errors(p)
         if bad:
             raise SchemaError(bad, raw=True)
         problem = self._unknown_symbol(p)

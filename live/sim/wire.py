@@ -263,6 +263,26 @@ _TRUE = {"true", "t", "1", "on", "yes", "y"}
 _FALSE = {"false", "f", "0", "off", "no", "n"}
 
 
+def pair_errors(pair: object) -> dict[str, list[str]]:
+    """marshmallow's errors for a symbol/exchange pair (restx_api/data_schemas.py
+    QuotesSchema, DepthSchema, MultiQuotesSchema's SymbolExchangePair):
+    ``symbol`` a required string, ``exchange`` one of VALID_EXCHANGES."""
+    if not isinstance(pair, Mapping):
+        return {"_schema": ["Invalid input type."]}
+    errors: dict[str, list[str]] = {}
+    sym = pair.get("symbol")
+    if sym is None:
+        errors["symbol"] = ["Missing data for required field."]
+    elif not isinstance(sym, str):
+        errors["symbol"] = ["Not a valid string."]
+    exch = pair.get("exchange")
+    if exch is None:
+        errors["exchange"] = ["Missing data for required field."]
+    elif exch not in VALID_EXCHANGES:
+        errors["exchange"] = ["Must be one of: " + ", ".join(VALID_EXCHANGES) + "."]
+    return errors
+
+
 def parse_bool(payload: Mapping, name: str) -> bool:
     """marshmallow's ``fields.Bool(required=True)``."""
     raw = payload.get(name)
