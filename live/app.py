@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ from live.execution.dryrun import DryRunBroker
 from live.journal import open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
+from live.shutdown import Shutdown, left_behind, stand_down
+from live.shutdown import report as stop_report
 from live.status import StatusWriter
 from live.strategy import Registry
 from live.summary import render, summarize
@@ -57,6 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--config", default="config.yaml", help="YAML config (default: config.yaml)")
     ap.add_argument("--dry-run", action="store_true", help="decide and log, place no orders")
     ap.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
+    ap.add_argument(
+        "--flatten-on-exit",
+        action="store_true",
+        default=None,
+        help="on Ctrl-C / SIGTERM close open positions at market (default: leave them "
+        "protected by their working stop-loss; config shutdown.flatten_on_exit)",
+    )
     return ap.parse_args(argv)
 
 
@@ -102,9 +112,15 @@ def run(
     out=sys.stdout,
     clock: Clock | None = None,
     conn: Connection | None = None,
+    shutdown: Shutdown | None = None,
+    flatten_on_exit: bool | None = None,
 ) -> Engine:
     """One session, start to summary. Tests pass their own clock and an
-    already started simulator (with a fault plan) as ``conn``."""
+    already started simulator (with a fault plan) as ``conn``. With
+    ``shutdown`` (signal handling installed by ``main``) a SIGINT/SIGTERM
+    ends the session early with a stand-down."""
+    shutdown = shutdown or Shutdown()
+    flatten = cfg.shutdown.flatten_on_exit if flatten_on_exit is None else flatten_on_exit
     clock = clock or make_clock(cfg)
     owns_server = conn is None
     conn = conn or connect(cfg, clock)
@@ -163,9 +179,16 @@ def run(
         # The scale work adds per-symbol fields (queue depth, tick age) here.
         status = StatusWriter(engine, cfg.data_dir, interval=cfg.status_seconds,
                               extra=getattr(engine, "status_extra", None)).start()  # fmt: skip
+        shutdown.last_snapshot = lambda: status.last
         feed.start()
         _start_the_replay(clock, feed)
-        _wait_for_close(engine, clock, speed, quiet, out)
+        _wait_for_close(engine, clock, speed, quiet, out, shutdown.requested)
+        if shutdown.requested.is_set():
+            engine.stopped_cleanly = stand_down(
+                engine, flatten=flatten, timeout=cfg.shutdown.timeout_seconds
+            )
+            print(stop_report(left_behind(engine), ok=engine.stopped_cleanly, flatten=flatten),
+                  file=out)  # fmt: skip
     finally:
         if feed is not None:
             feed.stop()
@@ -195,20 +218,22 @@ def _start_the_replay(clock: Clock, feed: Feed, timeout: float = 10.0) -> None:
     release()
 
 
-def _wait_for_close(engine: Engine, clock: Clock, speed: float, quiet: bool, out) -> None:
+def _wait_for_close(
+    engine: Engine, clock: Clock, speed: float, quiet: bool, out, stop: threading.Event
+) -> None:
     session = engine.session
     close = session.close_at(clock.now().date())
     last = 0.0
     while True:
         now = clock.now()
-        if engine.finished() or now >= close + timedelta(minutes=1):
+        if engine.finished() or now >= close + timedelta(minutes=1) or stop.is_set():
             return
         if time.monotonic() - last >= 2.0:
             last = time.monotonic()
             engine.supervise()
             if not quiet:
                 print(_progress(engine, now), file=out, flush=True)
-        time.sleep(min(0.2, max(0.01, 1.0 / speed)))
+        stop.wait(min(0.2, max(0.01, 1.0 / speed)))
 
 
 def _progress(engine: Engine, now: datetime) -> str:
@@ -242,7 +267,11 @@ def main(registry: Registry, argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(Path(args.config), registry)
         setup_logging(cfg.data_dir, console_level="WARNING")
-        run(cfg, registry, dry_run=args.dry_run, quiet=args.quiet)
+        shutdown = Shutdown().install()
+        engine = run(cfg, registry, dry_run=args.dry_run, quiet=args.quiet, shutdown=shutdown,
+                     flatten_on_exit=args.flatten_on_exit)  # fmt: skip
+        if shutdown.requested.is_set() and not engine.stopped_cleanly:
+            return shutdown.exit_code
         return 0
     except ConfigError as exc:
         print(f"live_8020: {exc}", file=sys.stderr)

@@ -92,6 +92,7 @@ class Engine:
         self.updates_seen = 0
         self.feed = None  # set by the runner, for tests and the summary
         self.summary = None
+        self.stopped_cleanly = True  # False when a SIGINT/SIGTERM stand-down did not finish
 
     # --- start of day ------------------------------------------------------------
 

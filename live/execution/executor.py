@@ -38,7 +38,7 @@ from .config import ExecConfig
 from .entries import on_strategy, retry_entries, stale_entries
 from .gate import EntryGate
 from .ops import Op, Place, Settle
-from .protection import brake, cutoff, drop_stop, follow_up, watchdog
+from .protection import brake, cutoff, drop_stop, follow_up, stand_down, stood_down, watchdog
 from .runner import OpRunner
 from .slots import Role, SlotState
 from .state import ExecState, Phase
@@ -212,6 +212,24 @@ class SymbolExecutor:
         with self.lock:
             ops = recovery.sync_position(self.st, broker_qty, ts, epoch)
         self.runner.run(ops, ts)
+
+    def stand_down(self, ts: datetime, *, flatten: bool = False) -> None:
+        """The engine is being stopped (SIGINT/SIGTERM): cancel our entries
+        and leave the position to its stop, or close it (``flatten``).
+        Decided under the lock, called outside, committed by compare-and-set
+        like every other op; confirmations arrive through the feed and the
+        poller as usual."""
+        ts = require_aware(ts, "ts")
+        with self.lock:
+            ops = stand_down(self.st, ts, flatten)
+            self.st.settle_phase("engine stopping")
+        self.st.emit("STAND_DOWN", flatten=flatten, ops=len(ops))
+        self.runner.run(ops, ts)
+
+    def stood_down(self, *, flatten: bool = False) -> bool:
+        """Has the stand-down finished (see ``protection.stood_down``)?"""
+        with self.lock:
+            return stood_down(self.st, flatten)
 
     def restore(self, orders: list, broker_qty: int, ts: datetime) -> None:
         """Re-attach after a restart (P8); see ``recovery.restore``."""

@@ -22,7 +22,7 @@ from live.ticks import round_to_tick, stop_rounding
 
 from .ops import AskStatus, CancelOrder, Modify, Op, Place, Settle
 from .slots import Role, SlotState
-from .state import CUTOFF, ExecState
+from .state import CUTOFF, FLATTEN_ON_STOP, ROUTINE_EXITS, STOPPED, ExecState
 
 
 def follow_up(st: ExecState, ts: datetime) -> list[Op]:
@@ -62,6 +62,36 @@ def brake(st: ExecState, reason: str, ts: datetime) -> list[Op]:
     if st.position.qty != 0 and st.config.on_brake == "flatten":
         ops += exit_now(st, f"brake: {reason}", ts)
     return ops
+
+
+def stand_down(st: ExecState, ts: datetime, flatten: bool) -> list[Op]:
+    """The trader stops the engine: no new entry today, every entry
+    cancelled (working ones at the broker, one in flight orphaned), and the
+    position either left to its working stop (kept by ``follow_up`` while
+    the engine winds down) or, with ``flatten``, closed at market."""
+    st.done_reason = st.done_reason or STOPPED
+    ops = cancel_entries(st, ts, STOPPED)
+    if st.position.qty != 0 and flatten:
+        ops += exit_now(st, FLATTEN_ON_STOP, ts)
+    elif st.position.qty != 0:
+        ops += follow_up(st, ts)  # the stop in place (or placed) for the whole position
+    return ops
+
+
+def stood_down(st: ExecState, flatten: bool) -> bool:
+    """Nothing of ours can open a position any more, and what is held is
+    protected by one working stop for its whole size (or, with ``flatten``,
+    nothing is held and nothing works)."""
+    if any(s.busy for s in st.entries.values()):
+        return False
+    if st.position.qty == 0:
+        return not st.stop.busy and not st.exit.busy
+    if flatten:
+        return False
+    slot = st.stop
+    rec = st.orders.get(slot.order_id) if slot.working_id else None
+    cover = slot.request.quantity - rec.filled if rec is not None else 0
+    return slot.state is SlotState.WORKING and cover == st.position.size
 
 
 def cancel_entries(
@@ -140,7 +170,7 @@ def exit_now(st: ExecState, reason: str, ts: datetime) -> list[Op]:
         return []  # a stop call in flight or unconfirmed: its outcome comes first
     request = st.request(pos.exit_action, pos.size, PriceType.MARKET, None)
     token = st.exit.claim(request, ts)
-    if reason != CUTOFF:  # the daily square-off is routine, not an alert
+    if reason not in ROUTINE_EXITS:  # the square-off and a chosen flatten are not alerts
         st.emit("ALERT", level=logging.ERROR, reason=reason, qty=pos.size)
     return [Place(Role.EXIT, "", token, request, reason=reason)]
 

@@ -49,6 +49,9 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
 }
 
 CUTOFF = "exit cutoff"
+STOPPED = "engine stopped"  # the trader stopped the engine (SIGINT/SIGTERM): no new entries
+FLATTEN_ON_STOP = "engine stopped: flatten on exit"
+ROUTINE_EXITS = frozenset({CUTOFF, FLATTEN_ON_STOP})  # closes that are planned, not alerts
 EARLY_LIMIT = 64  # updates held for orders whose placement reply is still in flight
 
 
