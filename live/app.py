@@ -28,6 +28,7 @@ from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.shutdown import Shutdown, left_behind, stand_down
 from live.shutdown import report as stop_report
 from live.status import StatusWriter
+from live.ratelimit import RateLimits
 from live.strategy import Registry
 from live.summary import render, summarize
 
@@ -137,6 +138,7 @@ def run(
             order=cfg.broker.timeout_seconds,
         ),
         tick_sizes=dict(cfg.tick_sizes),
+        rate_limits=RateLimits(orders=cfg.broker.order_rate),
     )
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     # A dry run keeps its own journal: its attempt claims and DRY- orders

@@ -41,6 +41,9 @@ class BrokerConfig:
     timeout_seconds: float = 5.0
     subscribe_mode: str = "auto"  # auto | list | per_symbol
     telegram_username: str | None = None  # alerts via OpenAlgo's telegram/notify
+    # OpenAlgo's ORDER_RATE_LIMIT (orders per second; 10 unless the server's
+    # .env raises it): our client paces order calls to it.
+    order_rate: int = 10
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,25 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class DispatchSettings:
+    """How events reach the executors (live.dispatch)."""
+
+    kind: str = "pool"  # pool | threads (one per symbol) | single (one FIFO worker)
+    workers: int = 4  # pool threads: symbols whose broker calls may be in flight at once
+    coalesce_after: float | None = 0.5  # seconds a tick may wait before stale ticks coalesce
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("pool", "threads", "single"):
+            raise ValueError(f"dispatch.kind: one of pool, threads, single; got {self.kind!r}")
+        if isinstance(self.workers, bool) or not 1 <= self.workers <= 256:
+            raise ValueError(f"dispatch.workers: a whole number in 1..256, got {self.workers!r}")
+        if self.coalesce_after is not None and not self.coalesce_after > 0:
+            raise ValueError(
+                f"dispatch.coalesce_after: seconds > 0 (or null: never), got {self.coalesce_after!r}"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     broker: BrokerConfig = BrokerConfig()
     symbols: tuple[str, ...] = ("NSE:SBIN",)
@@ -185,6 +207,7 @@ class Config:
     session: SessionSettings = SessionSettings()
     risk: RiskSettings = RiskSettings()
     sim: SimSettings = SimSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     tick_sizes: tuple[tuple[str, Decimal], ...] = ()  # per-symbol override
     poll_seconds: float = 5.0
     feed_stale_seconds: float = 10.0
@@ -218,6 +241,7 @@ _SECTIONS = {
     "charges": ChargesSettings,
     "alerts": AlertSettings,
     "logs": LogSettings,
+    "dispatch": DispatchSettings,
 }
 _TOP = {
     "broker",
@@ -228,6 +252,7 @@ _TOP = {
     "session",
     "risk",
     "sim",
+    "dispatch",
     "tick_sizes",
     "poll_seconds",
     "feed_stale_seconds",
@@ -290,6 +315,11 @@ def parse_config(raw: Any, registry: Any = None) -> Config:
     cfg = Config(**kw)
     if cfg.broker.kind not in ("sim", "openalgo"):
         raise ConfigError(f"broker.kind: must be 'sim' or 'openalgo', got {cfg.broker.kind!r}")
+    if isinstance(cfg.broker.order_rate, bool) or not 3 <= cfg.broker.order_rate <= 10_000:
+        raise ConfigError(
+            f"broker.order_rate: orders per second in 3..10000 (OpenAlgo's default is 10), "
+            f"got {cfg.broker.order_rate!r}"
+        )
     if cfg.broker.kind == "openalgo":
         for name, prefix in (("host", ("http://", "https://")), ("ws_url", ("ws://", "wss://"))):
             value = getattr(cfg.broker, name)

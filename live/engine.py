@@ -25,7 +25,7 @@ from live.broker import Action, Broker, BrokerError, OrderUpdate, split_key
 from live.calendar import market_session
 from live.clock import Clock, MarketSession
 from live.config import Config
-from live.dispatch import SymbolDispatcher
+from live.dispatch import make_dispatcher
 from live.execution import Phase, Role, SymbolExecutor
 from live.latency import Latency
 from live.ledger import BuyingPowerLedger
@@ -84,7 +84,7 @@ class Engine:
         self.plans: dict[str, SymbolPlan] = {}
         self.states: dict[str, SymbolExecutor] = {}
         self.latency = Latency()
-        self.dispatcher: SymbolDispatcher | None = None
+        self.dispatcher = None  # live.dispatch, made by prepare()
         self.poller: Poller | None = None
         self._checked: dict[str, float] = {}  # order id -> wall time of the last quick check
         self.ticks_seen = 0
@@ -105,7 +105,13 @@ class Engine:
             self._prepare_symbol(key, today)
         self.warm_up(today)
         self.recover(today)
-        self.dispatcher = SymbolDispatcher(list(self.states))
+        self.dispatcher = make_dispatcher(
+            self.cfg.dispatch.kind,
+            list(self.states),
+            workers=self.cfg.dispatch.workers,
+            coalesce_after=self.cfg.dispatch.coalesce_after,
+            tick_handler=self._handle_tick,
+        )
         self.poller = Poller(
             self.broker,
             dict(self.states),
@@ -286,21 +292,26 @@ class Engine:
                 log_event("TICK_DROPPED", symbol=key, level=logging.WARNING, ts=ts,
                           clock=self.clock.now(), why="stamped too far from the clock")  # fmt: skip
             return
-        self.dispatcher.submit(key, lambda: self._handle_tick(state, ltp, ts))
+        self.dispatcher.submit_tick(key, ltp, ts)
 
     def on_order_update(self, update: OrderUpdate) -> None:
         state = self.states.get(update.key)
         if state is None or self.dispatcher is None:
             return
         self.updates_seen += 1
-        self.dispatcher.submit(update.key, lambda: state.on_order_update(update, self.clock.now()))
+        # Urgent: a fill goes ahead of the symbol's queued ticks (its stop
+        # must not wait for a backlog of prices).
+        self.dispatcher.submit(
+            update.key, lambda: state.on_order_update(update, self.clock.now()), urgent=True
+        )
 
     def on_reconnect(self) -> None:
         # Updates missed while disconnected are not replayed: reconcile now.
         if self.poller is not None:
             self.poller.kick()
 
-    def _handle_tick(self, state: SymbolExecutor, ltp: Decimal, ts: datetime) -> None:
+    def _handle_tick(self, key: str, ltp: Decimal, ts: datetime) -> None:
+        state = self.states[key]
         state.process_tick(ltp, ts)
         order_id = state.entry_needs_check(ltp)
         if order_id is not None and self.poller is not None:
@@ -334,6 +345,41 @@ class Engine:
         if feed is not None and not feed.is_alive() and not self.risk.killed:
             log_event("ALERT", level=logging.ERROR, reason="the feed thread died: no new entries")
             self.risk.kill("the WebSocket feed thread died")
+
+    def status_extra(self, key: str) -> dict:
+        """Per symbol, for the status snapshot (live.status): queued events
+        and the oldest queued tick's age - back-pressure made visible."""
+        if self.dispatcher is None:
+            return {}
+        d = self.dispatcher.depth(key)
+        return {"queue_depth": d.depth, "tick_age_s": round(d.tick_age, 3)}
+
+    def dispatch_status(self) -> dict:
+        """Back-pressure for the status snapshot: ticks seen and dropped, the
+        dispatcher's counts (coalesced ticks among them) and, per symbol with
+        anything queued, queue depth and the oldest queued tick's age."""
+        d = self.dispatcher
+        out: dict = {"ticks_seen": self.ticks_seen, "ticks_dropped": self.ticks_dropped,
+                     "updates_seen": self.updates_seen}  # fmt: skip
+        if d is None:
+            return out
+        st = d.stats()
+        lanes = d.depths()
+        out.update(
+            queued=st.queued,
+            handled=st.handled,
+            failed=st.failed,
+            ticks_handled=st.ticks,
+            ticks_coalesced=st.coalesced,
+            lagging={
+                k: {"depth": v.depth, "tick_age_s": round(v.tick_age, 3)}
+                for k, v in sorted(lanes.items(), key=lambda kv: -kv[1].depth)[:20]
+            },  # fmt: skip
+            lagging_symbols=len(lanes),
+            max_depth=max((v.depth for v in lanes.values()), default=0),
+            max_tick_age_s=round(max((v.tick_age for v in lanes.values()), default=0.0), 3),
+        )
+        return out
 
     def finished(self) -> bool:
         """Past the cutoff with every executor flat and done."""

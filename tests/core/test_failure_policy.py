@@ -191,7 +191,7 @@ def test_7_a_tick_stamped_tomorrow_neither_rolls_the_risk_day_nor_reaches_a_symb
     engine.states["NSE:SBIN"] = state = make_state()[0]
     from live.dispatch import SymbolDispatcher
 
-    engine.dispatcher = SymbolDispatcher(["NSE:SBIN"])
+    engine.dispatcher = SymbolDispatcher(["NSE:SBIN"], tick_handler=engine._handle_tick)
     engine.dispatcher.start()
     engine.on_tick("NSE:SBIN", D("99.70"), T0 + timedelta(days=1))
     engine.dispatcher.drain()
