@@ -25,10 +25,10 @@ from live.execution.dryrun import DryRunBroker
 from live.journal import open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
+from live.ratelimit import RateLimits
 from live.shutdown import Shutdown, left_behind, stand_down
 from live.shutdown import report as stop_report
 from live.status import StatusWriter
-from live.ratelimit import RateLimits
 from live.strategy import Registry
 from live.summary import render, summarize
 
