@@ -41,6 +41,9 @@ class StubOpenAlgo:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, so the client can pool
+            # Headers and body go out in two writes: without TCP_NODELAY the
+            # body waits for the client's delayed ACK (~40 ms a reply).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
