@@ -10,6 +10,7 @@ WebSocket code it uses against a real OpenAlgo server. With
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 import time
@@ -22,10 +23,11 @@ from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
 from live.engine import Engine
 from live.execution.dryrun import DryRunBroker
-from live.journal import open_for
+from live.journal import Journal, open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.ratelimit import RateLimits
+from live.reports import write_reports
 from live.shutdown import Shutdown, left_behind, stand_down
 from live.shutdown import report as stop_report
 from live.status import StatusWriter
@@ -205,8 +207,24 @@ def run(
         broker.close()
         journal.close()
     engine.summary = summarize(engine, max_bare, dry_run=dry_run)
-    print(render(engine.summary), file=out)
+    text = render(engine.summary)
+    print(text, file=out)
+    if not dry_run:  # a dry run has no fills; its reports would overwrite the day's real ones
+        _write_reports(cfg, opened.journal.path, clock.now().date(), text, out)
     return engine
+
+
+def _write_reports(cfg: Config, journal_path: Path, day, session: str, out) -> None:
+    """The day's reports from the journal; a failure is logged, never fatal."""
+    try:
+        with Journal(journal_path) as j:
+            folder = write_reports(j, day, cfg.data_dir, cfg.charges, session)
+    except Exception as exc:  # noqa: BLE001 - the session is over; keep its exit status
+        log_event("REPORTS_FAILED", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+        print(f"Reports could not be written: {exc}", file=out)
+        return
+    log_event("REPORTS_WRITTEN", folder=folder)
+    print(f"Reports: {folder}", file=out)
 
 
 def _start_the_replay(clock: Clock, feed: Feed, timeout: float = 10.0) -> None:
@@ -265,6 +283,10 @@ def main(registry: Registry, argv: list[str] | None = None) -> int:
         from live import status
 
         return status.main(argv[1:])
+    if argv[:1] == ["report"]:
+        from live import reports
+
+        return reports.main(argv[1:])
     args = parse_args(argv)
     try:
         cfg = load_config(Path(args.config), registry)

@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from live import datadir
 from live.clock import IST
 from live.logs import log_event
 
@@ -304,19 +305,9 @@ def show(
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--config", default=None, help="read data_dir from this config")
-    ap.add_argument("--data-dir", type=Path, default=None, help="default: the config's, ./data")
+    datadir.add_arguments(ap)
     ap.add_argument("--watch", action="store_true", help="refresh every second until Ctrl-C")
     ap.add_argument("--json", action="store_true", help="the snapshot as JSON, for scripts")
-
-
-def data_dir_of(args: argparse.Namespace) -> Path:
-    if args.data_dir is not None:
-        return args.data_dir
-    from live.config import load_config
-
-    path = args.config or ("config.yaml" if Path("config.yaml").exists() else None)
-    return load_config(path).data_dir if path else Path("./data")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(ap)
     args = ap.parse_args(argv)
     try:
-        data_dir = data_dir_of(args)
+        data_dir = datadir.data_dir_of(args)
         return show(data_dir, watch=args.watch, as_json=args.json)
     except ValueError as exc:  # ConfigError
         print(f"status: {exc}", file=sys.stderr)

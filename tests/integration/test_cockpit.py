@@ -11,17 +11,20 @@ the stand-down exits 130 at once.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 
+from live.broker import Action
 from live.clock import ReplayClock
 from live.sim import FaultPlan, SimServer, Simulator
 from live.sim.faults import Latency
@@ -132,6 +135,20 @@ def holding_with_entry_working(world: World, data: Path):
     return snap if snapshot_book(snap) == world.book() else None
 
 
+def reports(data: Path) -> dict[str, list[dict]]:
+    folder = data / "reports" / "2026-11-20"
+    assert (folder / "summary.txt").exists()
+    return {
+        name: list(csv.DictReader(open(folder / f"{name}.csv"))) for name in ("trades", "orders")
+    }
+
+
+def broker_pnl(world: World) -> Decimal:
+    """What the broker's tradebook says the day made (flat: every trade closed)."""
+    return sum(((t.price if t.action is Action.SELL else -t.price) * t.quantity
+                for t in world.sim.truth.trades()), Decimal(0))  # fmt: skip
+
+
 def check_stopped(world: World, proc: subprocess.Popen, data: Path, *, flat: bool) -> str:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
@@ -171,6 +188,8 @@ def test_sigterm_mid_day_leaves_positions_protected_and_no_entry(world, tmp_path
     assert world.sim.truth.net_position("NSE:SBIN") == 10
     assert "NSE:SBIN: long 10, protected by stop-loss 10 @" in out
     assert "Stopped cleanly" in out
+    trades = reports(data)["trades"]
+    assert [t["status"] for t in trades if t["symbol"] == "NSE:SBIN"] == ["open"]
 
 
 @pytest.mark.timeout(120)
@@ -185,6 +204,15 @@ def test_sigterm_with_flatten_on_exit_leaves_everything_flat(world, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert "every position closed" in out and "NSE:SBIN: flat, nothing working" in out
+    # The reports: every trade closed, their P&L the broker's to the paisa.
+    got = reports(data)
+    assert got["trades"] and all(t["status"] == "closed" for t in got["trades"])
+    gross = sum(Decimal(t["gross_pnl"]) for t in got["trades"])
+    assert gross == broker_pnl(world)
+    for t in got["trades"]:
+        assert Decimal(t["net_pnl"]) == Decimal(t["gross_pnl"]) - Decimal(t["charges"])
+        assert Decimal(t["charges"]) > 0
+    assert {o["order_id"] for o in got["orders"]} == {o.order_id for o in world.sim.truth.orders()}
 
 
 @pytest.mark.timeout(120)
