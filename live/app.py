@@ -4,7 +4,8 @@ With the default config.yaml the broker is the embedded OpenAlgo-compatible
 simulator, started here on ephemeral loopback ports and replaying a trading
 day at high speed; the engine talks to it through the same REST and
 WebSocket code it uses against a real OpenAlgo server. With
-``broker.kind: openalgo`` it trades live.
+``broker.kind: openalgo`` it trades live; with ``broker.kind: paper`` it
+trades on paper against the live prices (live/paper).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from live.execution.dryrun import DryRunBroker
 from live.journal import Journal, open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
+from live.paper import PaperBook, PaperBroker
 from live.ratelimit import RateLimits
 from live.reports import write_reports
 from live.shutdown import Shutdown, left_behind, stand_down
@@ -143,21 +145,24 @@ def run(
         rate_limits=RateLimits(orders=cfg.broker.order_rate),
     )
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    session = broker_calendar(broker, market_session(cfg), clock.now().date())
+    paper = _paper_broker(cfg, broker, clock, session, out)
+    orders = paper or broker
     # A dry run keeps its own journal: its attempt claims and DRY- orders
-    # must never be restored by a live run of the same day. A journal of
-    # another broker world (yesterday's simulator, another account) is moved
-    # aside, never applied.
+    # must never be restored by a live run of the same day; paper trading
+    # too (its world is its in-process book). A journal of another broker
+    # world (yesterday's simulator, another account) is moved aside, never
+    # applied.
     opened = open_for(
-        cfg.data_dir / ("dryrun-journal.db" if dry_run else "journal.db"),
-        broker.world(),
+        cfg.data_dir / _journal_name(cfg, dry_run),
+        orders.world(),
         today=clock.now().date(),
     )
     journal = opened.journal
     if opened.message:
         log_event("JOURNAL", message=opened.message)
         print(opened.message, file=out)
-    session = broker_calendar(broker, market_session(cfg), clock.now().date())
-    trading = DryRunBroker(broker) if dry_run else broker
+    trading = DryRunBroker(orders) if dry_run else orders
     strategy = registry.get(cfg.strategy.name)
     engine = Engine(cfg, trading, clock, strategy, journal=journal, session=session)
     feed = None
@@ -166,12 +171,16 @@ def run(
         engine.prepare()
         # Timers run on the wall: the broker's rate limits are per wall second.
         engine.poller.interval = max(cfg.poll_seconds / speed, 0.25)
+        if paper is not None:
+            paper.on_order_update(engine.on_order_update)
         feed = Feed(
             conn.ws_url,
             conn.api_key,
             list(engine.states) or list(cfg.symbols),
-            on_tick=lambda t: engine.on_tick(t.key, t.ltp, t.ts),
-            on_order_update=engine.on_order_update,
+            on_tick=_tick_sink(engine, paper),
+            # Paper: the account's own order updates are not ours to follow.
+            on_order_update=engine.on_order_update if paper is None else None,
+            order_updates=paper is None,
             on_reconnect=engine.on_reconnect,
             clock=clock,
             is_market_open=engine.session.is_open,
@@ -201,7 +210,7 @@ def run(
             engine.poller.run_once()  # final reconcile for the summary
         if status is not None:
             status.stop("stopped")
-        max_bare = _max_unprotected(conn, engine)
+        max_bare = _max_unprotected(paper.book if paper is not None else conn.sim, engine)
         if conn.server is not None and owns_server:
             conn.server.stop()
         broker.close()
@@ -218,13 +227,49 @@ def _write_reports(cfg: Config, journal_path: Path, day, session: str, out) -> N
     """The day's reports from the journal; a failure is logged, never fatal."""
     try:
         with Journal(journal_path) as j:
-            folder = write_reports(j, day, cfg.data_dir, cfg.charges, session)
+            # Paper reports beside, never over, the live account's reports.
+            base = cfg.data_dir / "paper" if cfg.broker.kind == "paper" else cfg.data_dir
+            folder = write_reports(j, day, base, cfg.charges, session)
     except Exception as exc:  # noqa: BLE001 - the session is over; keep its exit status
         log_event("REPORTS_FAILED", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}")
         print(f"Reports could not be written: {exc}", file=out)
         return
     log_event("REPORTS_WRITTEN", folder=folder)
     print(f"Reports: {folder}", file=out)
+
+
+def _journal_name(cfg: Config, dry_run: bool) -> str:
+    if dry_run:
+        return "dryrun-journal.db"
+    return "paper-journal.db" if cfg.broker.kind == "paper" else "journal.db"
+
+
+def _paper_broker(cfg: Config, real: OpenAlgoBroker, clock: Clock, session, out):
+    """``broker.kind: paper``: a paper book on the real feed's prices."""
+    if cfg.broker.kind != "paper":
+        return None
+    book = PaperBook(clock=clock, funds=cfg.paper.funds, margin_rate=cfg.strategy.margin_rate,
+                     session=session)  # fmt: skip
+    log_event("PAPER", book=book.book_id, funds=cfg.paper.funds, prices=real.host)
+    print(
+        f"paper trading: prices from {real.host}, orders matched in paper book "
+        f"{book.book_id[:8]} with funds {cfg.paper.funds}; nothing is sent to the broker",
+        file=out,
+    )
+    return PaperBroker(real, book)
+
+
+def _tick_sink(engine: Engine, paper: PaperBroker | None):
+    """Feed ticks to the engine; in paper mode the paper book sees each
+    tick first, as the exchange matches before the tick is published."""
+    if paper is None:
+        return lambda t: engine.on_tick(t.key, t.ltp, t.ts)
+
+    def sink(t) -> None:
+        paper.on_tick(t.key, t.ltp, t.ts)
+        engine.on_tick(t.key, t.ltp, t.ts)
+
+    return sink
 
 
 def _start_the_replay(clock: Clock, feed: Feed, timeout: float = 10.0) -> None:
@@ -267,10 +312,12 @@ def _progress(engine: Engine, now: datetime) -> str:
     )
 
 
-def _max_unprotected(conn: Connection, engine: Engine) -> timedelta | None:
-    if conn.sim is None:
+def _max_unprotected(book, engine: Engine) -> timedelta | None:
+    """From the book that holds our orders (the simulator's or the paper
+    book), when this process can see it."""
+    if book is None:
         return None
-    truth = conn.sim.truth
+    truth = book.truth
     worst = timedelta(0)
     for key in engine.states:
         worst = max(worst, truth.max_unprotected(key.split(":")[1]))

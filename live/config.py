@@ -33,7 +33,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    kind: str = "sim"
+    kind: str = "sim"  # sim | openalgo | paper (live prices, paper book)
     host: str = "http://127.0.0.1:5000"
     ws_url: str = "ws://127.0.0.1:8765"
     api_key_env: str = "OPENALGO_API_KEY"
@@ -134,6 +134,16 @@ class SimSettings:
 
 
 @dataclass(frozen=True)
+class PaperSettings:
+    # broker.kind: paper - the paper book's opening cash (rupees).
+    funds: Decimal = Decimal(1_000_000)
+
+    def __post_init__(self) -> None:
+        if not self.funds.is_finite() or self.funds <= 0:
+            raise ValueError(f"paper.funds: must be an amount > 0 in rupees, got {self.funds}")
+
+
+@dataclass(frozen=True)
 class ShutdownSettings:
     # On SIGINT/SIGTERM: False leaves each position protected by its working
     # stop; True closes it at market (also --flatten-on-exit).
@@ -213,6 +223,7 @@ class Config:
     feed_stale_seconds: float = 10.0
     status_seconds: float = 1.0  # wall seconds between status.json snapshots
     shutdown: ShutdownSettings = ShutdownSettings()
+    paper: PaperSettings = PaperSettings()
     charges: ChargesSettings = ChargesSettings()
     alerts: AlertSettings = AlertSettings()
     logs: LogSettings = LogSettings()
@@ -238,6 +249,7 @@ _SECTIONS = {
     "risk": RiskSettings,
     "sim": SimSettings,
     "shutdown": ShutdownSettings,
+    "paper": PaperSettings,
     "charges": ChargesSettings,
     "alerts": AlertSettings,
     "logs": LogSettings,
@@ -258,6 +270,7 @@ _TOP = {
     "feed_stale_seconds",
     "status_seconds",
     "shutdown",
+    "paper",
     "charges",
     "alerts",
     "logs",
@@ -313,14 +326,16 @@ def parse_config(raw: Any, registry: Any = None) -> Config:
         if name in raw:
             kw[name] = _positive_float(name, raw[name])
     cfg = Config(**kw)
-    if cfg.broker.kind not in ("sim", "openalgo"):
-        raise ConfigError(f"broker.kind: must be 'sim' or 'openalgo', got {cfg.broker.kind!r}")
+    if cfg.broker.kind not in ("sim", "openalgo", "paper"):
+        raise ConfigError(
+            f"broker.kind: must be 'sim', 'openalgo' or 'paper', got {cfg.broker.kind!r}"
+        )
     if isinstance(cfg.broker.order_rate, bool) or not 3 <= cfg.broker.order_rate <= 10_000:
         raise ConfigError(
             f"broker.order_rate: orders per second in 3..10000 (OpenAlgo's default is 10), "
             f"got {cfg.broker.order_rate!r}"
         )
-    if cfg.broker.kind == "openalgo":
+    if cfg.broker.kind in ("openalgo", "paper"):
         for name, prefix in (("host", ("http://", "https://")), ("ws_url", ("ws://", "wss://"))):
             value = getattr(cfg.broker, name)
             if not value.startswith(prefix):

@@ -2,7 +2,8 @@
 
 A journal's orders exist in exactly one world: one OpenAlgo account, or
 one run of the embedded simulator (a fresh simulator knows none of the
-previous run's orders). Recovery must never look for a journal's orders in
+previous run's orders), or one run of paper trading (its book lives in the
+process: a restarted paper run starts a new one). Recovery must never look for a journal's orders in
 another world, or it would take strangers' orders for ours or "lose" ours.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-KINDS = ("sim", "openalgo")
+KINDS = ("sim", "openalgo", "paper")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class World:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"world.kind: {self.kind!r}; use 'sim' or 'openalgo'")
+            raise ValueError(f"world.kind: {self.kind!r}; use 'sim', 'openalgo' or 'paper'")
         if not isinstance(self.host, str) or not self.host.strip():
             raise ValueError(
                 f"world.host: must be the broker's address, e.g. 'http://127.0.0.1:5000', "
@@ -46,6 +47,15 @@ class World:
                 "session_id: the simulator's session id (new on every fresh start) is required"
             )
         return cls("sim", host, session_id)
+
+    @classmethod
+    def paper(cls, host: str, book_id: str) -> World:
+        """Paper trading on ``host``'s live prices: ``book_id`` names the
+        in-process book (new on every run), so a paper journal is never
+        applied to the live account at the same host, nor to another run."""
+        if not isinstance(book_id, str) or not book_id.strip():
+            raise ValueError("book_id: the paper book's id (new on every run) is required")
+        return cls("paper", host, book_id)
 
     @classmethod
     def openalgo(cls, host: str, *, broker: str | None = None, user_id: str | None = None) -> World:
@@ -73,6 +83,8 @@ class World:
         if self.kind == "sim":
             who = f"simulator session {self.identity}" if self.identity else "the simulator"
             return f"{who} at {self.host}"
+        if self.kind == "paper":
+            return f"paper book {self.identity} on the prices of {self.host}"
         if self.identity:
             return f"OpenAlgo account {self.identity} at {self.host}"
         return f"OpenAlgo at {self.host} (account not known)"

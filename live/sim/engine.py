@@ -135,8 +135,12 @@ class MatchingEngine:
         config: EngineConfig | None = None,
         session: MarketSession | None = None,
         fill_cap: Callable[[OrderView], int | None] | None = None,
+        id_prefix: str = "",
     ) -> None:
         self.config = config or EngineConfig()
+        # Paper trading's book prefixes its ids so that no paper order id can
+        # ever be taken for (or sent to) a real broker's order.
+        self._id_prefix = id_prefix
         self.session = session or MarketSession()
         self._now = now
         self._fill_cap = fill_cap
@@ -160,6 +164,20 @@ class MatchingEngine:
         self._draining = False
 
     # --- listeners ------------------------------------------------------------
+
+    def add_instrument(self, inst: SimInstrument) -> bool:
+        """Trade one more symbol (paper trading learns its instruments as the
+        engine reads them). A symbol already known keeps its first
+        instrument; returns whether ``inst`` was added."""
+        with self._lock:
+            if inst.key in self._instruments:
+                return False
+            # Hot paths read these dicts without the lock: add the entries
+            # the tick path needs before the instrument that leads to them.
+            self._working[inst.key] = []
+            self._days[inst.key] = _Day()
+            self._instruments[inst.key] = inst
+            return True
 
     def add_listener(self, cb: Callable[[OrderEvent], None]) -> None:
         with self._lock:
@@ -469,7 +487,7 @@ class MatchingEngine:
 
     def _new_id(self, now: datetime) -> str:
         # Broker-like numeric ids: yymmdd + a counter, unique within the sim.
-        oid = f"{now:%y%m%d}{self._next_order:08d}"
+        oid = f"{self._id_prefix}{now:%y%m%d}{self._next_order:08d}"
         self._next_order += 1
         return oid
 

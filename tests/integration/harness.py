@@ -150,6 +150,7 @@ class Session:
     speed: float
     cutoff: datetime
     extra: dict = field(default_factory=dict)
+    journal_name: str = "journal.db"  # paper trading writes paper-journal.db
 
     @property
     def truth(self):
@@ -173,7 +174,7 @@ class Session:
         return self.poll_cycle + timedelta(seconds=lane * self.speed)
 
     def journal_orders(self):
-        with Journal(self.data_dir / "journal.db") as j:
+        with Journal(self.data_dir / self.journal_name) as j:
             return j.orders(), j.fills()
 
 
@@ -413,7 +414,7 @@ def journal_problems(s: Session) -> list[str]:
     for oid in sorted(unacked):
         if broker[oid].status is not OrderStatus.REJECTED:
             problems.append(f"broker order {oid} exists but no placeorder reply named it")
-    with Journal(s.data_dir / "journal.db") as j:
+    with Journal(s.data_dir / s.journal_name) as j:
         failed = j.intents(state=IntentState.FAILED)
     for key in {broker[oid].key for oid in unacked}:
         n_unacked = sum(1 for oid in unacked if broker[oid].key == key)

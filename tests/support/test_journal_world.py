@@ -75,7 +75,8 @@ def test_world_values_and_matching():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: World("paper", "http://x"), "world.kind"),
+        (lambda: World("zerodha", "http://x"), "world.kind"),
+        (lambda: World.paper("http://127.0.0.1:5000", " "), "book_id"),
         (lambda: World("sim", " "), "world.host"),
         (lambda: World.sim("http://127.0.0.1:5000", ""), "session_id"),
         (lambda: World.from_json("{not json"), "unreadable"),
@@ -85,6 +86,17 @@ def test_world_values_and_matching():
 def test_bad_worlds_are_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_a_paper_world_is_neither_the_live_account_nor_another_paper_run():
+    host = "http://127.0.0.1:5000"
+    paper = World.paper(host, "b" * 32)
+    assert not paper.matches(World.openalgo(host))
+    assert not World.openalgo(host).matches(paper)
+    assert not paper.matches(World.paper(host, "c" * 32))
+    assert paper.matches(World.paper(host, "b" * 32))
+    assert World.from_json(paper.to_json()) == paper
+    assert str(paper) == f"paper book {'b' * 32} on the prices of {host}"
 
 
 # --- open_for ----------------------------------------------------------------------

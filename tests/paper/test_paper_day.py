@@ -1,0 +1,146 @@
+"""Paper trading on live prices, over real sockets: an upstream simulator
+(live/sim in its own server, standing in for a real OpenAlgo server)
+streams a trading day's ticks over its WebSocket; the engine, with
+``broker.kind: paper``, trades against its own paper book fed by those
+ticks. Judged from the paper book's side with the same safety checks as a
+live run (P1, P2, P3, P7, P9), and from the upstream server's side: it
+recorded every REST path it received and never saw an order call."""
+
+from __future__ import annotations
+
+import io
+import time
+from decimal import Decimal
+
+import pytest
+
+from live import logs
+from live.app import Connection, run
+from live.clock import ReplayClock
+from live.config import parse_config
+from live.execution import Phase
+from live.journal import Journal
+from live.paper import ID_PREFIX
+from live.sim import SimServer, Simulator
+from strategies import REGISTRY
+from tests.integration.harness import (
+    API_KEY,
+    CLEAN_MIX,
+    CLEAN_SEED,
+    EventLog,
+    Session,
+    assert_safe,
+    at,
+    broker_pnl,
+    build_day,
+    entry_orders,
+    sym,
+)
+
+ORDER_ENDPOINTS = {"placeorder", "modifyorder", "cancelorder", "placesmartorder",
+                   "closeposition", "cancelallorder", "basketorder", "splitorder"}  # fmt: skip
+# What paper trading may ask the real server: market data and the calendar.
+MARKET_DATA = {"symbol", "quotes", "history", "market/holidays", "market/timings"}
+FUNDS = Decimal("250000.00")
+CUTOFF = "10:20"
+
+
+@pytest.fixture
+def paper_day(tmp_path):
+    servers: list[SimServer] = []
+    logs.clear_secrets()
+
+    def start(speed: float = 400, **config):
+        day = build_day(CLEAN_MIX, CLEAN_SEED)
+        clock = ReplayClock(at("09:14"), speed=speed)
+        upstream = Simulator(day, clock=clock)
+        server = SimServer(upstream, api_key=API_KEY, http_port=0, ws_port=0).start()
+        servers.append(server)
+        data_dir = tmp_path / "data"
+        raw = {
+            "broker": {"kind": "paper", "host": server.http_url, "ws_url": server.ws_url},
+            "paper": {"funds": str(FUNDS)},
+            "symbols": list(CLEAN_MIX),
+            "data_dir": str(data_dir),
+            "strategy": {"quantity": 10, "max_attempts": 2},
+            "session": {"exit_cutoff": CUTOFF, "entry_end": CUTOFF},
+            **config,
+        }
+        cfg = parse_config(raw, REGISTRY)
+        out = io.StringIO()
+        t0 = time.monotonic()
+        engine = run(cfg, REGISTRY, clock=clock, quiet=True, out=out,
+                     conn=Connection(server.http_url, server.ws_url, API_KEY))  # fmt: skip
+        session = Session(
+            engine=engine,
+            sim=engine.broker.book,  # the paper book is the broker that holds our orders
+            server=server,
+            clock=clock,
+            cfg=cfg,
+            log=EventLog(clock),
+            output=out.getvalue(),
+            data_dir=data_dir,
+            wall_seconds=time.monotonic() - t0,
+            speed=speed,
+            cutoff=at(CUTOFF),
+            journal_name="paper-journal.db",
+        )
+        return session, upstream
+
+    yield start
+    for srv in servers:
+        srv.stop()
+    logs.teardown_logging()
+    logs.clear_secrets()
+
+
+@pytest.mark.timeout(90)
+def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
+    s, upstream = paper_day()
+    book = s.sim
+
+    # Trades happened on the live ticks, in the paper book.
+    views = {k: st.view() for k, st in s.engine.states.items()}
+    assert set(views) == {"NSE:SBIN", "NSE:INFY", "NSE:TCS"}
+    assert views["NSE:INFY"].entries_today == 2  # stopped out and re-entered
+    assert book.truth.trades() and book.ticks_matched > 1000
+    for key, v in views.items():
+        entries = entry_orders(s, key)
+        assert entries and all(o.filled_quantity == 10 for o in entries), key
+        assert all(o.order_id.startswith(ID_PREFIX) for o in book.truth.orders(sym(key)))
+        assert v.realized_pnl == broker_pnl(s, key), key
+        assert v.phase is Phase.DONE and v.position_qty == 0
+    # Every fill protected by a stop within a poll cycle, no duplicate entry,
+    # on-grid prices, flat by the cutoff, every order journaled (the paper journal).
+    assert_safe(s, squareoff_bound=s.poll_cycle * 2)
+    inst = {k: book.engine.instrument(k) for k in views}
+    assert all(inst[t.key].on_grid(t.price) for t in book.truth.trades())
+    # Fills came from the upstream's prices: every fill price is a price it streamed
+    # (or, for a resting limit, the limit the tick traded through).
+    streamed = {(t.key, t.ltp) for k in views for t in upstream.day.symbol(k).ticks}
+    assert all((t.key, t.price) in streamed for t in book.truth.trades())
+
+    # The upstream server saw market data only: no order call ever reached it.
+    seen = {r.endpoint for r in upstream.truth.requests()}
+    assert seen & ORDER_ENDPOINTS == set(), seen
+    assert seen <= MARKET_DATA, seen
+    assert {"symbol", "quotes"} <= seen
+    assert upstream.engine.orders() == [] and upstream.engine.positions() == []
+
+    # Own funds: the paper book opened with paper.funds and holds the day's P&L.
+    realized = sum((v.realized_pnl for v in views.values()), Decimal(0))
+    funds = book.engine.funds()
+    assert funds.available_cash == FUNDS + realized and funds.utilised == 0
+
+    # Own journal, its own world: nothing in journal.db, every paper order in
+    # paper-journal.db.
+    assert not (s.data_dir / "journal.db").exists()
+    with Journal(s.data_dir / "paper-journal.db") as j:
+        world = j.world()
+        ids = {o.order_id for o in j.orders()}
+    assert world.kind == "paper" and world.identity == book.book_id
+    assert ids == {o.order_id for o in book.truth.orders()}
+    assert "paper trading: prices from" in s.output and "Session summary" in s.output
+    # Its reports beside the live ones, never over them.
+    assert (s.data_dir / "paper" / "reports" / "2026-11-20" / "trades.csv").exists()
+    assert not (s.data_dir / "reports").exists()
