@@ -215,7 +215,7 @@ def run(
             conn.server.stop()
         broker.close()
         journal.close()
-    engine.summary = summarize(engine, max_bare, dry_run=dry_run)
+    engine.summary = summarize(engine, max_bare, dry_run=dry_run, paper=paper is not None)
     text = render(engine.summary)
     print(text, file=out)
     if not dry_run:  # a dry run has no fills; its reports would overwrite the day's real ones

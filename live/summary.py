@@ -30,10 +30,15 @@ class Summary:
     fill_to_stop_p99_ms: float | None
     max_unprotected: timedelta | None  # from the broker's side, when known (simulator)
     dry_run: bool = False
+    paper: bool = False  # orders were matched in the paper book, not at the broker
 
 
 def summarize(
-    engine: Engine, max_unprotected: timedelta | None = None, *, dry_run: bool = False
+    engine: Engine,
+    max_unprotected: timedelta | None = None,
+    *,
+    dry_run: bool = False,
+    paper: bool = False,
 ) -> Summary:
     rows = []
     placed = rejected = 0
@@ -62,6 +67,7 @@ def summarize(
         fill_to_stop_p99_ms=engine.latency.percentile(99),
         max_unprotected=max_unprotected,
         dry_run=dry_run,
+        paper=paper,
     )
 
 
@@ -83,7 +89,9 @@ def render(summary: Summary) -> str:
 
     out = [
         "",
-        "Session summary" + (" (dry run)" if summary.dry_run else ""),
+        "Session summary"
+        + (" (dry run)" if summary.dry_run else "")
+        + (" (paper trading)" if summary.paper else ""),
         line(head),
         line(["-" * w for w in widths]),
     ]
@@ -93,7 +101,10 @@ def render(summary: Summary) -> str:
     if summary.dry_run:
         out.append(f"Dry run: would have placed {summary.orders_placed} orders (none was sent)")
     else:
-        out.append(f"Orders placed: {summary.orders_placed}   rejected: {summary.orders_rejected}")
+        where = " in the paper book" if summary.paper else ""
+        out.append(
+            f"Orders placed{where}: {summary.orders_placed}   rejected: {summary.orders_rejected}"
+        )
 
     def ms(x):
         return "n/a" if x is None else f"{x:.1f} ms"

@@ -127,18 +127,10 @@ class PaperBroker:
         return [o.to_update(source="orderbook") for o in self.book.engine.orders()]
 
     def positions(self) -> list[Position]:
-        return [
-            Position(symbol=p.symbol, exchange=p.exchange, product=p.product,
-                     quantity=p.quantity, average_price=p.average_price, ltp=p.ltp, pnl=p.pnl)
-            for p in self.book.engine.positions()
-            if p.quantity
-        ]  # fmt: skip
+        return [p.to_position() for p in self.book.engine.positions() if p.quantity]
 
     def funds(self) -> Funds:
-        f = self.book.engine.funds()
-        return Funds(available_cash=f.available_cash, collateral=f.collateral,
-                     realized_pnl=f.realized_pnl, unrealized_pnl=f.unrealized_pnl,
-                     utilised=f.utilised)  # fmt: skip
+        return self.book.engine.funds().to_funds()
 
     # --- streams -----------------------------------------------------------------------
 

@@ -158,35 +158,14 @@ class SimBroker:
         )
 
     def positions(self) -> list[Position]:
-        def build():
-            return [
-                Position(
-                    symbol=p.symbol,
-                    exchange=p.exchange,
-                    product=p.product,
-                    quantity=p.quantity,
-                    average_price=p.average_price,
-                    ltp=p.ltp,
-                    pnl=p.pnl,
-                )
-                for p in self.sim.engine.positions()
-                if p.quantity
-            ]
-
-        return self._read("positionbook", {}, build)
+        return self._read(
+            "positionbook",
+            {},
+            lambda: [p.to_position() for p in self.sim.engine.positions() if p.quantity],
+        )
 
     def funds(self) -> Funds:
-        def build():
-            f = self.sim.engine.funds()
-            return Funds(
-                available_cash=f.available_cash,
-                collateral=f.collateral,
-                realized_pnl=f.realized_pnl,
-                unrealized_pnl=f.unrealized_pnl,
-                utilised=f.utilised,
-            )
-
-        return self._read("funds", {}, build)
+        return self._read("funds", {}, lambda: self.sim.engine.funds().to_funds())
 
     def instrument(self, symbol: str, exchange: str) -> Instrument:
         return self._read(

@@ -12,7 +12,16 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from live.broker import Action, Instrument, OrderStatus, OrderUpdate, PriceType, Product
+from live.broker import (
+    Action,
+    Funds,
+    Instrument,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    PriceType,
+    Product,
+)
 from live.ticks import TickTable, is_tick_multiple
 
 __all__ = [
@@ -250,6 +259,11 @@ class PositionView:
     def pnl(self) -> Decimal:
         return self.realized_pnl + self.unrealized_pnl
 
+    def to_position(self) -> Position:
+        return Position(symbol=self.symbol, exchange=self.exchange, product=self.product,
+                        quantity=self.quantity, average_price=self.average_price, ltp=self.ltp,
+                        pnl=self.pnl)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class FundsView:
@@ -258,6 +272,11 @@ class FundsView:
     realized_pnl: Decimal
     unrealized_pnl: Decimal
     collateral: Decimal = Decimal(0)
+
+    def to_funds(self) -> Funds:
+        return Funds(available_cash=self.available_cash, collateral=self.collateral,
+                     realized_pnl=self.realized_pnl, unrealized_pnl=self.unrealized_pnl,
+                     utilised=self.utilised)  # fmt: skip
 
 
 class RejectionReply(str, Enum):

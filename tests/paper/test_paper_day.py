@@ -140,7 +140,9 @@ def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
         ids = {o.order_id for o in j.orders()}
     assert world.kind == "paper" and world.identity == book.book_id
     assert ids == {o.order_id for o in book.truth.orders()}
-    assert "paper trading: prices from" in s.output and "Session summary" in s.output
+    assert "paper trading: prices from" in s.output
+    assert "Session summary (paper trading)" in s.output
+    assert "Orders placed in the paper book:" in s.output
     # Its reports beside the live ones, never over them.
     assert (s.data_dir / "paper" / "reports" / "2026-11-20" / "trades.csv").exists()
     assert not (s.data_dir / "reports").exists()
