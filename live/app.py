@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from live.calendar import broker_calendar, market_session
@@ -210,6 +211,7 @@ def run(
             engine.poller.run_once()  # final reconcile for the summary
         if status is not None:
             status.stop("stopped")
+        _engine_stopped(engine, shutdown)  # before the broker closes: it sends the alert
         max_bare = _max_unprotected(paper.book if paper is not None else conn.sim, engine)
         if conn.server is not None and owns_server:
             conn.server.stop()
@@ -221,6 +223,23 @@ def run(
     if not dry_run:  # a dry run has no fills; its reports would overwrite the day's real ones
         _write_reports(cfg, opened.journal.path, clock.now().date(), text, out)
     return engine
+
+
+def _engine_stopped(engine: Engine, shutdown: Shutdown) -> None:
+    """The last alert of a run: why it stopped, its P&L, what it still holds."""
+    if shutdown.requested.is_set():
+        why = shutdown.name + ("" if engine.stopped_cleanly else ", stand-down did not finish")
+    else:
+        why = "session over"
+    views = [s.view() for s in engine.states.values()]
+    pnl = sum((v.realized_pnl for v in views), Decimal(0)).quantize(Decimal("0.01"))
+    held = [f"{v.symbol} {v.position_qty}" for v in views if v.position_qty]
+    log_event("ENGINE_STOPPED", reason=why, realized_pnl=pnl, positions=held)
+    text = f"engine stopped ({why}): realized P&L {pnl}; " + (
+        f"still holding {', '.join(held)}" if held else "flat"
+    )
+    engine.alerts.send("engine_stopped", text)
+    engine.alerts.close(timeout=5.0)
 
 
 def _write_reports(cfg: Config, journal_path: Path, day, session: str, out) -> None:

@@ -14,13 +14,13 @@ call.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from live.alerts import Alerter, FeedWatch
 from live.broker import Action, Broker, BrokerError, OrderUpdate, split_key
 from live.calendar import market_session
 from live.clock import Clock, MarketSession
@@ -92,6 +92,8 @@ class Engine:
         self.updates_seen = 0
         self.feed = None  # set by the runner, for tests and the summary
         self.summary = None
+        self.alerts = Alerter(self._notifier(), stop_moved=cfg.alerts.stop_moved)
+        self.feed_watch = FeedWatch(self.alerts, cfg.alerts.disconnect_seconds)
         self.stopped_cleanly = True  # False when a SIGINT/SIGTERM stand-down did not finish
 
     # --- start of day ------------------------------------------------------------
@@ -261,21 +263,18 @@ class Engine:
                 self.latency.fill(key)
             elif event == "STOP_PLACED":
                 self.latency.stop(key)
-            elif event == "ALERT":
-                self._alert(f"live8020 {key}: {fields.get('reason')} (qty {fields.get('qty')})")
+            # Under the symbol's lock: the alerter only formats and queues.
+            self.alerts.on_event(key, event, fields)
 
         return listen
 
-    def _alert(self, message: str) -> None:
-        """Telegram through OpenAlgo, when configured: on its own thread,
-        since an alert must never delay the order that follows it."""
+    def _notifier(self):
+        """Telegram through OpenAlgo's telegram/notify, when configured."""
         notify = getattr(self.broker, "notify", None)
         username = self.cfg.broker.telegram_username
         if notify is None or not username:
-            return
-        threading.Thread(
-            target=notify, args=(message,), kwargs={"username": username}, daemon=True
-        ).start()
+            return None
+        return lambda text: notify(text, username=username)
 
     # --- events from the feed (feed thread: hand off, never block) ----------------
 
@@ -339,12 +338,19 @@ class Engine:
         restarted with an ALERT; a dead feed fails closed (no new entries,
         protection goes on through the poller)."""
         if self.poller is not None and not self.poller.alive():
-            log_event("ALERT", level=logging.ERROR, reason="the poller thread died: restarted")
+            self._engine_alert("the poller thread died: restarted")
             self.poller.restart()
         feed = self.feed
         if feed is not None and not feed.is_alive() and not self.risk.killed:
-            log_event("ALERT", level=logging.ERROR, reason="the feed thread died: no new entries")
+            self._engine_alert("the feed thread died: no new entries")
             self.risk.kill("the WebSocket feed thread died")
+        if feed is not None:
+            state = getattr(feed, "state", None)
+            self.feed_watch.check(getattr(state, "value", None) == "live", time.monotonic())
+
+    def _engine_alert(self, reason: str) -> None:
+        log_event("ALERT", level=logging.ERROR, reason=reason)
+        self.alerts.send("alert", f"ALERT {reason}")
 
     def status_extra(self, key: str) -> dict:
         """Per symbol, for the status snapshot (live.status): queued events

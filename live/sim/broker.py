@@ -193,9 +193,10 @@ class SimBroker:
         """The simulated broker world's identity (what ``ping`` serves)."""
         return self.sim.session_id
 
-    def notify(self, username: str, message: str, priority: int = 5) -> None:
-        """``telegram/notify`` in-process: recorded in ``sim.notifications``.
-        Raises InvalidRequest (400/404/409) as the endpoint would answer."""
+    def notify(self, message: str, *, username: str, priority: int = 5) -> None:
+        """``telegram/notify`` in-process (the OpenAlgo adapter's signature):
+        recorded in ``sim.notifications``. Raises InvalidRequest (400/404/409)
+        as the endpoint would answer."""
         payload = {"username": username, "message": message, "priority": priority}
         self._read("telegram/notify", payload, lambda: self.sim.notify(username, message, priority))
 

@@ -190,6 +190,12 @@ def test_sigterm_mid_day_leaves_positions_protected_and_no_entry(world, tmp_path
     assert "Stopped cleanly" in out
     trades = reports(data)["trades"]
     assert [t["status"] for t in trades if t["symbol"] == "NSE:SBIN"] == ["open"]
+    # Telegram, recorded by the simulator's telegram/notify.
+    texts = [n.message for n in world.sim.notifications]
+    assert {n.username for n in world.sim.notifications} == {USER}
+    assert any(t.startswith("live8020 NSE:SBIN: entry filled 10 @ ") for t in texts), texts
+    assert texts[-1].startswith("live8020 engine stopped (SIGTERM): realized P&L "), texts
+    assert "still holding NSE:SBIN 10" in texts[-1]
 
 
 @pytest.mark.timeout(120)
@@ -213,6 +219,13 @@ def test_sigterm_with_flatten_on_exit_leaves_everything_flat(world, tmp_path):
         assert Decimal(t["net_pnl"]) == Decimal(t["gross_pnl"]) - Decimal(t["charges"])
         assert Decimal(t["charges"]) > 0
     assert {o["order_id"] for o in got["orders"]} == {o.order_id for o in world.sim.truth.orders()}
+    texts = [n.message for n in world.sim.notifications]
+    assert any(t.startswith("live8020 NSE:SBIN: entry filled 10 @ ") for t in texts), texts
+    # The flatten's exit and its P&L; the exit is planned, not an ALERT.
+    assert any(t.startswith("live8020 NSE:SBIN: exit filled 10 @ ") and ", P&L " in t
+               for t in texts), texts  # fmt: skip
+    assert not [t for t in texts if "ALERT" in t], texts
+    assert texts[-1] == f"live8020 engine stopped (SIGTERM): realized P&L {gross:.2f}; flat"
 
 
 @pytest.mark.timeout(120)
