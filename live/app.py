@@ -25,10 +25,11 @@ from live.clock import Clock, ReplayClock, WallClock
 from live.config import Config, ConfigError, load_config
 from live.engine import Engine
 from live.execution.dryrun import DryRunBroker
-from live.journal import Journal, open_for
+from live.journal import Journal, JournalInUseError, open_for
 from live.logs import log_event, register_secret, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.paper import PaperBook, PaperBroker
+from live.preflight import StartupError, check
 from live.ratelimit import RateLimits
 from live.reports import write_reports
 from live.shutdown import Shutdown, left_behind, stand_down
@@ -37,9 +38,7 @@ from live.status import StatusWriter
 from live.strategy import Registry
 from live.summary import render, summarize
 
-USAGE = """\
-python live_8020.py [--config PATH] [--dry-run]
-
+DESCRIPTION = """\
 Runs one trading session of the configured strategy (strategy.name:
 reversal_8020 by default, or orb) through OpenAlgo.
 The default config.yaml runs against the embedded simulator (no broker
@@ -58,12 +57,13 @@ class Connection:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        prog="live_8020.py",
-        usage=USAGE,
-        description=__doc__,
+        prog="python live_8020.py",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--config", default="config.yaml", help="YAML config (default: config.yaml)")
+    ap.add_argument(
+        "--config", default="config.yaml", metavar="PATH", help="YAML config (default: config.yaml)"
+    )
     ap.add_argument("--dry-run", action="store_true", help="decide and log, place no orders")
     ap.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     ap.add_argument(
@@ -91,6 +91,7 @@ def connect(cfg: Config, clock: Clock) -> Connection:
         key = cfg.api_key()
         return Connection(cfg.broker.host, cfg.broker.ws_url, key)
     from live.sim.day import SimDay
+    from live.sim.models import EngineConfig
     from live.sim.server import SimServer
     from live.sim.simulator import Simulator
 
@@ -103,7 +104,7 @@ def connect(cfg: Config, clock: Clock) -> Connection:
     scenarios = dict(cfg.sim.scenarios)
     symbols = {k: scenarios.get(k, "random") for k in cfg.symbols}
     sim_day = SimDay.generate(day, symbols, seed=cfg.sim.seed, session=session)
-    sim = Simulator(sim_day, clock=clock)
+    sim = Simulator(sim_day, clock=clock, config=EngineConfig(opening_cash=cfg.sim.cash))
     key = cfg.api_key()
     server = SimServer(sim, api_key=key, http_port=0, ws_port=0).start()
     return Connection(server.http_url, server.ws_url, key, server=server, sim=sim)
@@ -154,11 +155,17 @@ def run(
     # too (its world is its in-process book). A journal of another broker
     # world (yesterday's simulator, another account) is moved aside, never
     # applied.
-    opened = open_for(
-        cfg.data_dir / _journal_name(cfg, dry_run),
-        orders.world(),
-        today=clock.now().date(),
-    )
+    try:
+        opened = open_for(
+            cfg.journal_path(dry_run=dry_run),
+            orders.world(),
+            today=clock.now().date(),
+        )
+    except BaseException as exc:
+        broker.close()
+        if conn.server is not None and owns_server:
+            conn.server.stop()
+        raise _journal_mistake(exc) or exc from None
     journal = opened.journal
     if opened.message:
         log_event("JOURNAL", message=opened.message)
@@ -187,6 +194,7 @@ def run(
             is_market_open=engine.session.is_open,
             # The feed measures silence on the session clock: N wall seconds.
             stale_after=cfg.feed_stale_seconds * speed,
+            subscribe_form=cfg.broker.subscribe_mode,
         )
         engine.feed = feed
         engine.start()
@@ -257,12 +265,6 @@ def _write_reports(cfg: Config, journal_path: Path, day, session: str, out) -> N
     print(f"Reports: {folder}", file=out)
 
 
-def _journal_name(cfg: Config, dry_run: bool) -> str:
-    if dry_run:
-        return "dryrun-journal.db"
-    return "paper-journal.db" if cfg.broker.kind == "paper" else "journal.db"
-
-
 def _paper_broker(cfg: Config, real: OpenAlgoBroker, clock: Clock, session, out):
     """``broker.kind: paper``: a paper book on the real feed's prices."""
     if cfg.broker.kind != "paper":
@@ -289,6 +291,16 @@ def _tick_sink(engine: Engine, paper: PaperBroker | None):
         engine.on_tick(t.key, t.ltp, t.ts)
 
     return sink
+
+
+def _journal_mistake(exc: BaseException) -> StartupError | None:
+    """A journal the user must deal with (in use by another engine, written
+    by a newer version) as one line; anything else stays an error."""
+    if isinstance(exc, JournalInUseError) or (
+        isinstance(exc, ValueError) and str(exc).startswith("journal ")
+    ):
+        return StartupError(str(exc))
+    return None
 
 
 def _start_the_replay(clock: Clock, feed: Feed, timeout: float = 10.0) -> None:
@@ -356,16 +368,23 @@ def main(registry: Registry, argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(Path(args.config), registry)
+        clock = make_clock(cfg)
+        # Before anything is written or started: a mistake is one line.
+        check(cfg, clock, dry_run=args.dry_run)
         setup_logging(cfg.data_dir, console_level="WARNING")
         shutdown = Shutdown().install()
         engine = run(cfg, registry, dry_run=args.dry_run, quiet=args.quiet, shutdown=shutdown,
-                     flatten_on_exit=args.flatten_on_exit)  # fmt: skip
+                     flatten_on_exit=args.flatten_on_exit, clock=clock)  # fmt: skip
         if shutdown.requested.is_set() and not engine.stopped_cleanly:
             return shutdown.exit_code
         return 0
     except ConfigError as exc:
-        print(f"live_8020: {exc}", file=sys.stderr)
+        for line in exc.problems:
+            print(f"live_8020: {line}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"live_8020: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         log_event("INTERRUPTED")
         return 130

@@ -24,11 +24,19 @@ import yaml
 from live.broker import PriceType, Product, split_key
 from live.clock import IST
 from live.execution.config import ExecConfig
+from live.openalgo.feed import SubscribeForm
 from live.ticks import to_decimal
 
 
 class ConfigError(ValueError):
-    pass
+    """Every problem found in a config, one line each (``problems``), each
+    naming its key and the fix: a user sees them all at once, not one per run."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = tuple(
+            line for p in problems for line in str(p).splitlines() if line.strip()
+        )
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,10 @@ class BrokerConfig:
     api_key_env: str = "OPENALGO_API_KEY"
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 5.0
-    subscribe_mode: str = "auto"  # auto | list | per_symbol
+    # How the feed subscribes: one message for every symbol ("list"), one per
+    # symbol ("single", for servers that refuse the list form), or the list
+    # falling back to one per symbol when it is refused ("auto").
+    subscribe_mode: SubscribeForm = SubscribeForm.AUTO
     telegram_username: str | None = None  # alerts via OpenAlgo's telegram/notify
     # OpenAlgo's ORDER_RATE_LIMIT (orders per second; 10 unless the server's
     # .env raises it): our client paces order calls to it.
@@ -228,6 +239,13 @@ class Config:
     alerts: AlertSettings = AlertSettings()
     logs: LogSettings = LogSettings()
 
+    def journal_path(self, *, dry_run: bool = False) -> Path:
+        """The run's journal: a dry run and a paper run keep their own, so
+        that their claims and orders never restore into a live run."""
+        if dry_run:
+            return self.data_dir / "dryrun-journal.db"
+        return self.data_dir / ("paper-journal.db" if self.broker.kind == "paper" else "journal.db")
+
     def api_key(self) -> str:
         """The key from the environment (or the config, if put there). Never logged."""
         if self.broker.kind == "sim":
@@ -278,60 +296,87 @@ _TOP = {
 
 
 def load_config(path: str | Path | None, registry: Any = None) -> Config:
+    """The config file at ``path`` (None: every default), validated as a
+    whole: a ConfigError lists every problem, one line each."""
     if path is None:
         return parse_config({}, registry)
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(
+            f"config: {p} is a directory; give the YAML file (--config PATH)"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"config: cannot read {p}: {exc.strerror}") from None
+        raise ConfigError(f"config: cannot read {p}: {exc.strerror}; check --config") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {p} is not UTF-8 text; save it as UTF-8 YAML") from None
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config: {p} is not valid YAML: {exc}") from None
+        raise ConfigError(_yaml_problem(p, exc)) from None
+    if raw is None:
+        raw = {}
+    if isinstance(raw, dict) and "symbols" not in raw:
+        # A file without symbols is a mistake, not a wish to trade the default.
+        problem = "symbols: missing; list what to trade, e.g. symbols: [NSE:SBIN, NSE:INFY]"
+        try:
+            parse_config(raw, registry)
+        except ConfigError as exc:
+            raise ConfigError(problem, *exc.problems) from None
+        raise ConfigError(problem)
     return parse_config(raw, registry)
 
 
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    if mark is None:
+        return f"config: {path} is not valid YAML ({problem})"
+    return (
+        f"config: {path} is not valid YAML: line {mark.line + 1}, column {mark.column + 1}: "
+        f"{problem}; "
+        "check the indentation and brackets on that line or the one above"
+    )
+
+
 def parse_config(raw: Any, registry: Any = None) -> Config:
-    """Validate a parsed YAML mapping. With ``registry`` (a
+    """Validate a parsed YAML mapping, all of it: a ConfigError lists every
+    problem found (one line each), not just the first. With ``registry`` (a
     ``live.strategy.Registry``) the strategy's own keys are validated too."""
     if not isinstance(raw, dict):
         raise ConfigError(
             "config: the top level must be a mapping of keys (broker:, symbols:, ...)"
         )
-    _unknown(raw, _TOP, "")
+    problems: list[str] = list(_unknown(raw, _TOP, ""))
     kw: dict[str, Any] = {}
+
+    def attempt(name: str, parse: Any, *args: Any) -> None:
+        try:
+            kw[name] = parse(*args)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+
     for name in _SECTIONS:
         if name in raw:
-            kw[name] = _section(name, raw[name])
+            attempt(name, _section, name, raw[name])
     if "symbols" in raw:
-        kw["symbols"] = _symbols(raw["symbols"])
+        attempt("symbols", _symbols, raw["symbols"])
     if "data_dir" in raw:
-        kw["data_dir"] = Path(str(raw["data_dir"]))
+        attempt("data_dir", _data_dir, raw["data_dir"])
     if "tick_sizes" in raw:
-        ts = raw["tick_sizes"]
-        if not isinstance(ts, dict):
-            raise ConfigError(
-                "tick_sizes: must map EXCHANGE:SYMBOL to a tick, e.g. {NSE:SBIN: 0.05}"
-            )
-        pairs = []
-        for k, v in ts.items():
-            sym, ex = split_key(str(k))
-            tick = _dec(f"tick_sizes.{k}", v)
-            if tick <= 0:
-                raise ConfigError(f"tick_sizes.{k}: must be > 0, got {tick}")
-            pairs.append((f"{ex}:{sym}", tick))
-        kw["tick_sizes"] = tuple(pairs)
+        attempt("tick_sizes", _tick_sizes, raw["tick_sizes"])
     for name in ("poll_seconds", "feed_stale_seconds", "status_seconds"):
         if name in raw:
-            kw[name] = _positive_float(name, raw[name])
+            attempt(name, _positive_float, name, raw[name])
     cfg = Config(**kw)
+    problems.extend(_unused(raw, cfg, parsed=set(kw)))
     if cfg.broker.kind not in ("sim", "openalgo", "paper"):
-        raise ConfigError(
+        problems.append(
             f"broker.kind: must be 'sim', 'openalgo' or 'paper', got {cfg.broker.kind!r}"
         )
     if isinstance(cfg.broker.order_rate, bool) or not 3 <= cfg.broker.order_rate <= 10_000:
-        raise ConfigError(
+        problems.append(
             f"broker.order_rate: orders per second in 3..10000 (OpenAlgo's default is 10), "
             f"got {cfg.broker.order_rate!r}"
         )
@@ -339,13 +384,87 @@ def parse_config(raw: Any, registry: Any = None) -> Config:
         for name, prefix in (("host", ("http://", "https://")), ("ws_url", ("ws://", "wss://"))):
             value = getattr(cfg.broker, name)
             if not value.startswith(prefix):
-                raise ConfigError(f"broker.{name}: {value!r} must start with {' or '.join(prefix)}")
+                problems.append(f"broker.{name}: {value!r} must start with {' or '.join(prefix)}")
     if registry is not None:
-        cfg = replace(cfg, strategy=_strategy_settings(cfg.strategy, registry))
+        # Checked even when the executor's keys had problems: all at once.
+        strategy = cfg.strategy
+        section = raw.get("strategy")
+        if "strategy" not in kw and isinstance(section, dict):
+            own = {f.name for f in fields(StrategySettings)} - {"options", "settings"}
+            name = section.get("name", strategy.name)
+            options = tuple((str(k), v) for k, v in section.items() if k not in own)
+            strategy = replace(strategy, name=str(name), options=options)
+        try:
+            cfg = replace(cfg, strategy=_strategy_settings(strategy, registry))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(*problems)
     return cfg
 
 
-def _unknown(raw: dict, known: set[str], where: str) -> None:
+def _unused(raw: dict, cfg: Config, *, parsed: set[str]) -> list[str]:
+    """Keys that parse but would have no effect: refused, so that nobody
+    believes a setting is in force when it is not. (A section that failed
+    to parse has its problems reported already.)"""
+    out = []
+    if "sim" in raw and cfg.broker.kind != "sim":
+        out.append(
+            f"sim: used only with broker.kind: sim (this config trades {cfg.broker.kind}); "
+            "remove the sim: section"
+        )
+    if "paper" in raw and cfg.broker.kind != "paper":
+        out.append(
+            f"paper: used only with broker.kind: paper (this config trades {cfg.broker.kind}); "
+            "remove the paper: section"
+        )
+    clock = raw.get("clock") if isinstance(raw.get("clock"), dict) else {}
+    if "clock" in parsed and cfg.clock.start is None:
+        for key in ("speed", "anchor"):
+            if key in clock:
+                out.append(
+                    f"clock.{key}: used only with clock.start (a replay); "
+                    "set clock.start or remove it"
+                )
+    strategy = raw.get("strategy") if isinstance(raw.get("strategy"), dict) else {}
+    if "strategy" in parsed and "quantity" in strategy and cfg.strategy.capital_per_trade:
+        out.append(
+            "strategy.quantity: not with strategy.capital_per_trade (which sizes each order); "
+            "keep one of them"
+        )
+    return out
+
+
+def _data_dir(value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"data_dir: must be a directory path, e.g. ./data; got {value!r}")
+    return Path(value).expanduser()
+
+
+def _tick_sizes(ts: Any) -> tuple[tuple[str, Decimal], ...]:
+    if not isinstance(ts, dict):
+        raise ConfigError("tick_sizes: must map EXCHANGE:SYMBOL to a tick, e.g. {NSE:SBIN: 0.05}")
+    pairs, problems = [], []
+    for k, v in ts.items():
+        try:
+            sym, ex = split_key(str(k))
+            tick = _dec(f"tick_sizes.{k}", v)
+            if tick <= 0:
+                raise ConfigError(f"tick_sizes.{k}: must be > 0, got {tick}")
+            pairs.append((f"{ex}:{sym}", tick))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        except ValueError:
+            problems.append(f"tick_sizes.{k}: the key must be EXCHANGE:SYMBOL, e.g. NSE:SBIN")
+    if problems:
+        raise ConfigError(*problems)
+    return tuple(pairs)
+
+
+def _unknown(raw: dict, known: set[str], where: str) -> list[str]:
+    """One problem per key of ``raw`` not in ``known``, each with the closest
+    known key (or the list of them)."""
+    out = []
     for key in raw:
         if key not in known:
             hint = difflib.get_close_matches(str(key), sorted(known), n=1)
@@ -354,7 +473,8 @@ def _unknown(raw: dict, known: set[str], where: str) -> None:
                 if hint
                 else f"; known keys: {', '.join(sorted(known))}"
             )
-            raise ConfigError(f"{where}{key}: unknown key{tip}")
+            out.append(f"{where}{key}: unknown key{tip}")
+    return out
 
 
 def _section(name: str, raw: Any) -> Any:
@@ -367,16 +487,27 @@ def _section(name: str, raw: Any) -> Any:
         return parse_section(cls, raw, name, error=ConfigError)
     own = {f.name for f in fields(cls)} - {"options", "settings"}
     mine = {k: v for k, v in raw.items() if k in own}
-    settings = parse_section(cls, mine, name, error=ConfigError)
+    problems: list[str] = []
+    try:
+        settings = parse_section(cls, mine, name, error=ConfigError)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        settings = cls()
     extra = tuple((str(k), v) for k, v in raw.items() if k not in own)
     for key, _ in extra:
         # A typo of one of the executor's keys would silently become a key
         # for the strategy to refuse (or, without a registry, to ignore).
         near = difflib.get_close_matches(key, sorted(own), n=1, cutoff=0.85)
         if near:
-            raise ConfigError(f"strategy.{key}: unknown key; did you mean {near[0]!r}?")
-    _choice("strategy.product", settings.product, [p.value for p in Product])
-    _choice("strategy.stop_order_type", settings.stop_order_type, ["SL", "SL-M"])
+            problems.append(f"strategy.{key}: unknown key; did you mean {near[0]!r}?")
+    for where, value, allowed in (
+        ("strategy.product", settings.product, [p.value for p in Product]),
+        ("strategy.stop_order_type", settings.stop_order_type, ["SL", "SL-M"]),
+    ):
+        if value not in allowed:
+            problems.append(f"{where}: {value!r} is not one of {', '.join(allowed)}")
+    if problems:
+        raise ConfigError(*problems)
     try:
         settings.exec_config()
     except ValueError as exc:
@@ -400,25 +531,34 @@ def _choice(where: str, value: str, allowed: list[str]) -> None:
 def parse_section(cls: type, raw: Any, where: str, *, error: type[Exception] = ValueError) -> Any:
     """Build the frozen dataclass ``cls`` from a config mapping: unknown keys
     refused with a suggestion, each value coerced to its field's type (from
-    the default and the annotation), every message naming ``where.key``."""
+    the default and the annotation), every message naming ``where.key``.
+    Every problem is reported, one line each of the raised ``error``."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise error(f"{where}: must be a mapping, got {type(raw).__name__}")
     known = {f.name: f for f in fields(cls)}
-    try:
-        _unknown(raw, set(known), f"{where}.")
-        kw: dict[str, Any] = {}
-        for key, value in raw.items():
-            f = known[key]
-            default = f.default if f.default is not MISSING else None
+    problems = _unknown(raw, set(known), f"{where}.")
+    kw: dict[str, Any] = {}
+    for key, value in raw.items():
+        f = known.get(key)
+        if f is None:
+            continue
+        default = f.default if f.default is not MISSING else None
+        try:
             kw[key] = _coerce(f"{where}.{key}", key, value, default, str(f.type))
-        return cls(**kw)
-    except ConfigError as exc:
-        raise error(str(exc)) from None
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    try:
+        # Built from the good keys even when others failed: its own checks
+        # (ranges, one key against another) are reported in the same go.
+        built = cls(**kw)
     except (TypeError, ValueError) as exc:
         text = str(exc)
-        raise error(text if text.startswith(f"{where}.") else f"{where}: {text}") from None
+        problems.append(text if text.startswith(f"{where}.") else f"{where}: {text}")
+    if problems:
+        raise error("\n".join(problems))
+    return built
 
 
 def _coerce(where: str, key: str, value: Any, default: Any, annotation: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -22,6 +23,19 @@ def _trading_day(session: MarketSession, raw: str | None) -> date:
         return date.fromisoformat(raw)
     today = datetime.now(IST).date()
     return today if session.is_trading_day(today) else session.previous_trading_day(today)
+
+
+def _bind_problem(e: OSError, port: int, ws_port: int) -> str:
+    """Which of the two ports could not be bound, and what to do."""
+    text = str(e)
+    flag, which = ("--ws-port", ws_port) if f", {ws_port})" in text else ("--port", port)
+    if e.errno == errno.EADDRINUSE:
+        why = "is already in use (another simulator or OpenAlgo server?)"
+    elif e.errno == errno.EACCES:
+        why = "needs privileges (ports below 1024)"
+    else:
+        why = f"cannot be opened ({e.strerror})"
+    return f"127.0.0.1:{which} {why}; pick another with {flag}, or {flag} 0 for any free port"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         speed = (
             args.speed if args.speed is not None else (60.0 if args.symbols_count is None else 1.0)
         )
-        if speed <= 0:
-            raise ValueError(f"--speed: must be > 0, got {speed:g}")
+        if not speed > 0:
+            raise ValueError(
+                f"--speed: must be > 0 (market seconds per wall second), got {speed:g}"
+            )
+        for flag, port in (("--port", args.port), ("--ws-port", args.ws_port)):
+            if not 0 <= port <= 65535:
+                raise ValueError(
+                    f"{flag}: {port} is not a port; give 1-65535, or 0 for any free one"
+                )
         if args.symbols_count is not None:
             if args.scenarios:
                 raise ValueError("--scenarios: not with --symbols-count (use --setup-share)")
@@ -106,14 +127,24 @@ def main(argv: list[str] | None = None) -> int:
     elif os.environ.get("SIM_API_KEY"):
         key, source = os.environ["SIM_API_KEY"], "environment SIM_API_KEY"
     else:
-        key, source = DEFAULT_API_KEY, "the built-in dev key (live.sim.DEFAULT_API_KEY)"
+        key, source = DEFAULT_API_KEY, None
     # A minute before the open to connect in; a synthetic market only needs seconds.
     lead = timedelta(minutes=1) if args.symbols_count is None else timedelta(seconds=5)
     clock = ReplayClock(simday.open_at - lead, speed=speed)
     sim = Simulator(simday, clock=clock, faults=faults)
-    server = SimServer(sim, api_key=key, http_port=args.port, ws_port=args.ws_port).start()
+    try:
+        server = SimServer(sim, api_key=key, http_port=args.port, ws_port=args.ws_port).start()
+    except OSError as e:
+        print(f"live.sim: {_bind_problem(e, args.port, args.ws_port)}", file=sys.stderr)
+        return 1
     print(f"live.sim: REST {server.http_url}  WebSocket {server.ws_url}")
-    print(f"live.sim: api key from {source}")
+    if source is None:
+        # The dev key is public (it is in the source): printed for the client to use.
+        print(
+            f"live.sim: api key {key} (the built-in dev key; --api-key or SIM_API_KEY to set one)"
+        )
+    else:
+        print(f"live.sim: api key from {source}")
     print(f"live.sim: session {sim.session_id} (ping's data.session; kept until exit)")
     setups = [s for s in simday.symbols if s.scenario not in ("walk", "random")]
     if args.symbols_count is not None:
@@ -127,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             f"live.sim: {day} at {speed:g}x: "
             + ", ".join(f"{s.key}={s.scenario}" for s in simday.symbols)
         )
-    print("live.sim: Ctrl-C to stop")
+    print("live.sim: Ctrl-C to stop", flush=True)  # seen at once through a pipe, too
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -47,6 +47,11 @@ class Settings:
         )
 
 
+def _as_written(line: str) -> str:
+    line = line.replace("strategy.penetration_", "strategy.penetration.")
+    return line if line.startswith("strategy.") else f"strategy.{line}"
+
+
 class Reversal8020(Strategy):
     name = "reversal_8020"
     daily_bars = 10  # enough calendar slack to find yesterday's bar over a holiday
@@ -67,8 +72,13 @@ class Reversal8020(Strategy):
                     "strategy.penetration: give {kind: ticks|percent|range, value: N}"
                 )
             raw.update({f"penetration_{k}": v for k, v in pen.items()})
-        settings = parse_section(Settings, raw, "strategy")
-        settings.rules()  # range checks with the key in the message
+        try:
+            settings = parse_section(Settings, raw, "strategy")
+            settings.rules()  # range checks
+        except ValueError as exc:
+            # Keys as the user wrote them: strategy.penetration.kind, strategy.open_pct.
+            lines = [_as_written(line) for line in str(exc).splitlines()]
+            raise SettingsError("\n".join(lines)) from None
         return settings
 
     @classmethod

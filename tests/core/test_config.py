@@ -90,7 +90,60 @@ def test_unreadable_and_invalid_yaml(tmp_path):
         load_config(bad)
 
 
-def test_empty_file_gives_defaults(tmp_path):
+def test_a_file_without_symbols_is_refused_not_trading_a_default(tmp_path):
     p = tmp_path / "empty.yaml"
     p.write_text("")
+    with pytest.raises(ConfigError, match="symbols: missing; list what to trade"):
+        load_config(p)
+    p.write_text("symbols: [NSE:SBIN]\n")
     assert load_config(p) == Config()
+
+
+def test_every_problem_is_reported_at_once_one_line_each():
+    from strategies import REGISTRY
+
+    raw = {
+        "brokr": {},
+        "symbols": ["NSE-SBIN"],
+        "broker": {"subscribe_mode": "bogus"},
+        "risk": {"max_open_positions": 0, "min_qty": "a"},
+        "strategy": {"product": "CASH", "penetration": {"kind": "bogus", "value": 3}},
+        "clock": {"speed": 60},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, REGISTRY)
+    assert err.value.problems == (
+        "brokr: unknown key; did you mean 'broker'?",
+        "broker.subscribe_mode: 'bogus' is not one of auto, list, single",
+        "strategy.product: 'CASH' is not one of MIS, CNC, NRML",
+        "risk.min_qty: must be a whole number, got 'a'",
+        "risk.max_open_positions: must be >= 1, got 0",
+        "symbols[0]: 'NSE-SBIN' must be EXCHANGE:SYMBOL, e.g. NSE:SBIN",
+        "clock.speed: used only with clock.start (a replay); set clock.start or remove it",
+        "strategy.penetration.kind: 'bogus' is not one of ticks, percent, range",
+    )
+    assert str(err.value) == "\n".join(err.value.problems)
+
+
+@pytest.mark.parametrize(
+    "raw,msg",
+    [
+        (
+            {"broker": {"kind": "openalgo"}, "sim": {"seed": 1}},
+            "sim: used only with broker.kind: sim",
+        ),
+        ({"strategy": {"quantity": 5, "capital_per_trade": 10000}}, "strategy.quantity: not with"),
+        ({"clock": {"anchor": 1.0}}, "clock.anchor: used only with clock.start"),
+    ],
+)
+def test_keys_that_would_have_no_effect_are_refused(raw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        parse_config(raw)
+
+
+def test_subscribe_mode_reaches_the_feed_as_its_form():
+    from live.openalgo.feed import SubscribeForm
+
+    assert parse_config({"broker": {"subscribe_mode": "single"}}).broker.subscribe_mode is (
+        SubscribeForm.SINGLE
+    )
