@@ -34,17 +34,23 @@ __all__ = [
     "update_json",
 ]
 
+# utils/constants.py VALID_EXCHANGES, in its order (the order of the
+# "Must be one of: ..." messages); checked against the server mid-2026.
 VALID_EXCHANGES = (
     "NSE",
-    "BSE",
     "NFO",
-    "BFO",
     "CDS",
+    "BSE",
+    "BFO",
     "BCD",
     "MCX",
     "NCDEX",
+    "NCO",
     "NSE_INDEX",
     "BSE_INDEX",
+    "MCX_INDEX",
+    "GLOBAL_INDEX",
+    "CRYPTO",
 )
 
 

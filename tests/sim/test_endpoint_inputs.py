@@ -14,7 +14,10 @@ from .conftest import KEY, at
 SMART = {"strategy": "s", "symbol": "SBIN", "exchange": "NSE", "action": "BUY",
          "quantity": "1", "position_size": "5"}  # fmt: skip
 MISSING = ["Missing data for required field."]
-EXCHANGES = ["Must be one of: NSE, BSE, NFO, BFO, CDS, BCD, MCX, NCDEX, NSE_INDEX, BSE_INDEX."]
+EXCHANGES = [
+    "Must be one of: NSE, NFO, CDS, BSE, BFO, BCD, MCX, NCDEX, NCO, NSE_INDEX, BSE_INDEX, "
+    "MCX_INDEX, GLOBAL_INDEX, CRYPTO."
+]
 
 
 def without(d: dict, name: str) -> dict:
