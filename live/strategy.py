@@ -146,15 +146,41 @@ class Strategy:
 
     # --- per-day construction -------------------------------------------------
 
+    #: The strategy's own keys of the ``strategy:`` config section, declared
+    #: as a frozen dataclass: each field a key, its type and default. The
+    #: config layer parses them like every other section (unknown keys with
+    #: "did you mean", every problem at once) without knowing the strategy.
+    #: None: the strategy takes no keys of its own.
+    Settings: ClassVar[type | None] = None
+
     @classmethod
     def settings(cls, raw: Mapping[str, Any]) -> Any:
-        """Validate the strategy's own keys of the ``strategy:`` config section
-        (every key the executor does not use). Raise SettingsError naming the
-        key. The default accepts none."""
-        if raw:
-            key = sorted(raw)[0]
-            raise SettingsError(f"strategy.{key}: unknown key for strategy {cls.name!r}")
-        return None
+        """The strategy's own keys (every key of the ``strategy:`` section the
+        executor does not use) parsed into ``Settings``, then ``check_settings``.
+        Raises SettingsError, one line per problem, each naming ``strategy.<key>``."""
+        if cls.Settings is None:
+            if raw:
+                raise SettingsError(
+                    "\n".join(
+                        f"strategy.{key}: unknown key; strategy {cls.name!r} takes no keys "
+                        "of its own"
+                        for key in sorted(raw)
+                    )
+                )
+            return None
+        from live.config import parse_section  # the one parser for every section
+
+        settings = parse_section(cls.Settings, dict(raw), "strategy", error=SettingsError)
+        problems = list(cls.check_settings(settings))
+        if problems:
+            raise SettingsError("\n".join(problems))
+        return settings
+
+    @classmethod
+    def check_settings(cls, settings: Any) -> list[str]:
+        """Checks across values (ranges, one key against another): one
+        ``strategy.<key>: ...`` line per problem; none by default."""
+        return []
 
     @classmethod
     def for_symbol(cls, info: SymbolInfo, settings: Any) -> Strategy | NoTrade:

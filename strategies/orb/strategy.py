@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from live.broker import Action
-from live.config import parse_section
-from live.strategy import Context, Entry, Holding, SettingsError, Strategy, SymbolInfo, Tick
+from live.strategy import Context, Entry, Holding, Strategy, SymbolInfo, Tick
 
 
 @dataclass(frozen=True)
@@ -38,18 +37,20 @@ class OpeningRangeBreakout(Strategy):
         self.high: Decimal | None = None
         self.low: Decimal | None = None
 
+    Settings = Settings
+
     @classmethod
-    def settings(cls, raw) -> Settings:
-        s = parse_section(Settings, raw, "strategy")
+    def check_settings(cls, s: Settings) -> list[str]:
+        problems = []
         if not 1 <= s.range_minutes <= 120:
-            raise SettingsError(f"strategy.range_minutes: must be 1..120, got {s.range_minutes}")
+            problems.append(f"strategy.range_minutes: must be 1..120, got {s.range_minutes}")
         if s.buffer_ticks < 0:
-            raise SettingsError(f"strategy.buffer_ticks: must be >= 0, got {s.buffer_ticks}")
+            problems.append(f"strategy.buffer_ticks: must be >= 0, got {s.buffer_ticks}")
         for key in ("stop_r", "target_r", "trail_r"):
             v = getattr(s, key)
             if v is not None and v <= 0:
-                raise SettingsError(f"strategy.{key}: must be > 0, got {v}")
-        return s
+                problems.append(f"strategy.{key}: must be > 0, got {v}")
+        return problems
 
     @classmethod
     def for_symbol(cls, info: SymbolInfo, settings: Settings) -> Strategy:

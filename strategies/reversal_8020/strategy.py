@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from live.config import parse_section
 from live.strategy import (
     Context,
     Entry,
@@ -47,23 +46,22 @@ class Settings:
         )
 
 
-def _as_written(line: str) -> str:
-    line = line.replace("strategy.penetration_", "strategy.penetration.")
-    return line if line.startswith("strategy.") else f"strategy.{line}"
-
-
 class Reversal8020(Strategy):
     name = "reversal_8020"
     daily_bars = 10  # enough calendar slack to find yesterday's bar over a holiday
 
-    def __init__(self, setup: Setup, settings: Settings = Settings()):
+    def __init__(self, setup: Setup, settings: Settings | None = None):
         self.setup = setup
-        self.cfg = settings
+        self.cfg = settings or Settings()
         self.triggered = False
         self.extreme: Decimal | None = None  # today's low (long) or high (short)
 
+    Settings = Settings
+
     @classmethod
     def settings(cls, raw) -> Settings:
+        """``penetration: {kind, value}`` is written nested; the schema holds
+        it flat (``penetration_kind``, ``penetration_value``)."""
         raw = dict(raw)
         pen = raw.pop("penetration", None)
         if pen is not None:
@@ -73,13 +71,21 @@ class Reversal8020(Strategy):
                 )
             raw.update({f"penetration_{k}": v for k, v in pen.items()})
         try:
-            settings = parse_section(Settings, raw, "strategy")
-            settings.rules()  # range checks
-        except ValueError as exc:
-            # Keys as the user wrote them: strategy.penetration.kind, strategy.open_pct.
-            lines = [_as_written(line) for line in str(exc).splitlines()]
+            return super().settings(raw)
+        except SettingsError as exc:
+            # Keys as the user wrote them: strategy.penetration.kind.
+            lines = [line.replace("strategy.penetration_", "strategy.penetration.")
+                     for line in str(exc).splitlines()]  # fmt: skip
             raise SettingsError("\n".join(lines)) from None
-        return settings
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> list[str]:
+        try:
+            settings.rules()  # the rules' own range checks
+        except ValueError as exc:
+            text = str(exc)
+            return [text if text.startswith("strategy.") else f"strategy.{text}"]
+        return []
 
     @classmethod
     def for_symbol(cls, info: SymbolInfo, settings: Settings) -> Strategy | NoTrade:

@@ -147,3 +147,54 @@ def test_subscribe_mode_reaches_the_feed_as_its_form():
     assert parse_config({"broker": {"subscribe_mode": "single"}}).broker.subscribe_mode is (
         SubscribeForm.SINGLE
     )
+
+
+def test_a_strategy_declares_its_keys_and_the_config_checks_them_without_knowing_it():
+    from dataclasses import dataclass
+
+    from live.strategy import Registry, Strategy
+
+    @dataclass(frozen=True)
+    class TinySettings:
+        lookback: int = 5
+        band: Decimal = Decimal("0.5")
+
+    class Tiny(Strategy):
+        name = "tiny"
+        Settings = TinySettings
+
+        @classmethod
+        def check_settings(cls, s):
+            return [f"strategy.lookback: must be >= 1, got {s.lookback}"] if s.lookback < 1 else []
+
+    class Bare(Strategy):
+        name = "bare"
+
+    registry = Registry({"tiny": Tiny, "bare": Bare})
+    cfg = parse_config({"strategy": {"name": "tiny", "lookback": 3, "band": 0.25}}, registry)
+    assert cfg.strategy.settings == TinySettings(3, Decimal("0.25"))
+    with pytest.raises(ConfigError) as err:
+        parse_config({"strategy": {"name": "tiny", "lookbak": 3, "band": "wide"}}, registry)
+    assert err.value.problems == (
+        "strategy.lookbak: unknown key; did you mean 'lookback'?",
+        "strategy.band: 'wide' is not a number",
+    )
+    with pytest.raises(ConfigError, match=r"^strategy.lookback: must be >= 1, got 0$"):
+        parse_config({"strategy": {"name": "tiny", "lookback": 0}}, registry)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"strategy": {"name": "bare", "x": 1, "y": 2}}, registry)
+    assert [p.split(":")[0] for p in err.value.problems] == ["strategy.x", "strategy.y"]
+    assert "takes no keys of its own" in err.value.problems[0]
+
+
+def test_orb_reports_every_range_problem_at_once():
+    from strategies import REGISTRY
+
+    raw = {"strategy": {"name": "orb", "range_minutes": 0, "buffer_ticks": -1, "stop_r": 0}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, REGISTRY)
+    assert err.value.problems == (
+        "strategy.range_minutes: must be 1..120, got 0",
+        "strategy.buffer_ticks: must be >= 0, got -1",
+        "strategy.stop_r: must be > 0, got 0",
+    )
