@@ -8,6 +8,7 @@ recorded every REST path it received and never saw an order call."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from decimal import Decimal
@@ -19,7 +20,7 @@ from live.app import Connection, run
 from live.clock import ReplayClock
 from live.config import parse_config
 from live.execution import Phase
-from live.journal import Journal
+from live.journal import Journal, World, open_for
 from live.paper import ID_PREFIX
 from live.sim import SimServer, Simulator
 from strategies import REGISTRY
@@ -27,6 +28,7 @@ from tests.integration.harness import (
     API_KEY,
     CLEAN_MIX,
     CLEAN_SEED,
+    DAY,
     EventLog,
     Session,
     assert_safe,
@@ -50,13 +52,15 @@ def paper_day(tmp_path):
     servers: list[SimServer] = []
     logs.clear_secrets()
 
-    def start(speed: float = 400, **config):
+    def start(speed: float = 400, before=None, **config):
         day = build_day(CLEAN_MIX, CLEAN_SEED)
         clock = ReplayClock(at("09:14"), speed=speed)
         upstream = Simulator(day, clock=clock)
         server = SimServer(upstream, api_key=API_KEY, http_port=0, ws_port=0).start()
         servers.append(server)
         data_dir = tmp_path / "data"
+        if before is not None:
+            before(data_dir, server)
         raw = {
             "broker": {"kind": "paper", "host": server.http_url, "ws_url": server.ws_url},
             "paper": {"funds": str(FUNDS)},
@@ -95,8 +99,25 @@ def paper_day(tmp_path):
 
 
 @pytest.mark.timeout(90)
+def live_journal(data_dir, server):
+    """The live account's journal at the same host, as a live run left it."""
+    data_dir.mkdir(parents=True)
+    world = World.openalgo(server.http_url, broker="zerodha", user_id="AB1234")
+    open_for(data_dir / "journal.db", world, today=DAY).journal.close()
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
-    s, upstream = paper_day()
+    before: dict[str, str] = {}
+
+    def keep_live_journal(data_dir, server):
+        live_journal(data_dir, server)
+        before["journal.db"] = digest(data_dir / "journal.db")
+
+    s, upstream = paper_day(before=keep_live_journal)
     book = s.sim
 
     # Trades happened on the live ticks, in the paper book.
@@ -132,9 +153,12 @@ def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
     funds = book.engine.funds()
     assert funds.available_cash == FUNDS + realized and funds.utilised == 0
 
-    # Own journal, its own world: nothing in journal.db, every paper order in
-    # paper-journal.db.
-    assert not (s.data_dir / "journal.db").exists()
+    # Own journal, its own world: the live account's journal.db untouched
+    # (not a byte changed, not moved aside), every paper order in paper-journal.db.
+    assert digest(s.data_dir / "journal.db") == before["journal.db"]
+    assert sorted(p.name for p in s.data_dir.glob("*journal*.db")) == [
+        "journal.db", "paper-journal.db"
+    ]  # fmt: skip
     with Journal(s.data_dir / "paper-journal.db") as j:
         world = j.world()
         ids = {o.order_id for o in j.orders()}
