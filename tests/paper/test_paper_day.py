@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -22,7 +23,7 @@ from live.config import parse_config
 from live.execution import Phase
 from live.journal import Journal, World, open_for
 from live.paper import ID_PREFIX
-from live.sim import SimServer, Simulator
+from live.sim import FaultPlan, SimServer, Simulator, WsDrop
 from strategies import REGISTRY
 from tests.integration.harness import (
     API_KEY,
@@ -36,6 +37,7 @@ from tests.integration.harness import (
     broker_pnl,
     build_day,
     entry_orders,
+    entry_time,
     sym,
 )
 
@@ -52,10 +54,10 @@ def paper_day(tmp_path):
     servers: list[SimServer] = []
     logs.clear_secrets()
 
-    def start(speed: float = 400, before=None, **config):
+    def start(speed: float = 400, before=None, faults=(), **config):
         day = build_day(CLEAN_MIX, CLEAN_SEED)
         clock = ReplayClock(at("09:14"), speed=speed)
-        upstream = Simulator(day, clock=clock)
+        upstream = Simulator(day, clock=clock, faults=FaultPlan(tuple(faults)))
         server = SimServer(upstream, api_key=API_KEY, http_port=0, ws_port=0).start()
         servers.append(server)
         data_dir = tmp_path / "data"
@@ -170,3 +172,22 @@ def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
     # Its reports beside the live ones, never over them.
     assert (s.data_dir / "paper" / "reports" / "2026-11-20" / "trades.csv").exists()
     assert not (s.data_dir / "reports").exists()
+
+
+@pytest.mark.timeout(90)
+def test_a_feed_drop_while_holding_pauses_paper_fills_and_nothing_is_left_bare(paper_day):
+    # The paper book sees only the ticks the feed delivers: while the feed is
+    # down nothing fills; after the reconnect the book matches again and the
+    # engine (its poller reading the paper book meanwhile) keeps every
+    # position covered.
+    drop = entry_time(build_day(CLEAN_MIX, CLEAN_SEED), "NSE:SBIN") + timedelta(minutes=1)
+    s, upstream = paper_day(faults=[WsDrop(at=drop.time(), abort=True)])
+    book = s.sim
+    assert s.server.stats["ws_dropped"] == 1 and s.engine.feed.counters().reconnects >= 1
+    held = [e.position_after for e in book.truth.events(symbol="SBIN") if e.ts <= drop]
+    assert held and held[-1] != 0, "the drop came while SBIN was held"
+    fills_after = [t for t in book.truth.trades() if t.ts > drop]
+    assert fills_after, "the paper book kept matching after the reconnect"
+    assert_safe(s, squareoff_bound=s.poll_cycle * 2)
+    assert {r.endpoint for r in upstream.truth.requests()} & ORDER_ENDPOINTS == set()
+    assert all(o.order_id.startswith(ID_PREFIX) for o in book.truth.orders())
