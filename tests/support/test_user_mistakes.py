@@ -298,3 +298,30 @@ def test_the_standalone_simulator_prints_the_dev_key_it_serves(tmp_path):
         out, err = p.communicate(timeout=10)
     assert "my-own-secret-key-123" not in "".join(first) + out + err
     assert "api key from environment SIM_API_KEY" in first[1]
+
+
+@pytest.mark.timeout(60)
+def test_a_corrupt_journal_is_moved_aside_in_one_line_naming_both_files(tmp_path):
+    """Not refused: by design (live/journal/opening.py) a journal that is not
+    readable is kept under another name and a fresh one started; the user
+    is told which file went where, with no traceback."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "journal.db").write_bytes(b"garbage, not SQLite " * 20)
+    (tmp_path / "config.yaml").write_text(
+        SIM.replace("{data}", str(data))
+        + 'clock: {start: "2026-11-20T09:14:00+05:30", speed: 3000}\n'
+        + 'session: {exit_cutoff: "09:30", entry_end: "09:30"}\n'
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, SCRIPT, "--config", "config.yaml", "--quiet"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=50,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    moved = list(data.glob("journal.*.corrupt.db"))
+    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"garbage")
+    line = next(x for x in r.stdout.splitlines() if x.startswith("journal "))
+    assert f"journal {data / 'journal.db'} is not a readable journal" in line
+    assert f"moved it to {moved[0].name}" in line
