@@ -28,6 +28,7 @@ up and a sell stop down to the instrument's tick.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -232,8 +233,10 @@ class Registry:
             return self.by_name[name]
         except KeyError:
             known = ", ".join(sorted(self.by_name)) or "none"
+            near = difflib.get_close_matches(str(name), sorted(self.by_name), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
             raise SettingsError(
-                f"strategy.name: unknown strategy {name!r}; known: {known}"
+                f"strategy.name: unknown strategy {name!r}; known: {known}{hint}"
             ) from None
 
 

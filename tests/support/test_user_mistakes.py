@@ -83,6 +83,27 @@ MISTAKES = [
         args=("--config", "nope.yaml"),
     ),
     Mistake(
+        "config path is a directory",
+        "",
+        ("config: . is a directory; give the YAML file",),
+        args=("--config", "."),
+    ),
+    Mistake(
+        "unknown strategy",
+        "symbols: [NSE:SBIN]\nstrategy: {name: reversal8020}\n",
+        (
+            "strategy.name: unknown strategy 'reversal8020'; known: orb, reversal_8020; did you mean "
+            "'reversal_8020'?",
+        ),
+    ),
+    Mistake(
+        "paper trading against an unreachable host",
+        "broker: {kind: paper, host: 'http://127.0.0.1:{closed}', ws_url: 'ws://127.0.0.1:{closed}'}\n"
+        "symbols: [NSE:SBIN]\ndata_dir: {data}\n",
+        ("broker.host: cannot reach OpenAlgo at 127.0.0.1:{closed}",),
+        env={KEY_ENV: GOOD_KEY},
+    ),
+    Mistake(
         "API key not exported",
         live() + "data_dir: {data}\n",
         (f"export {KEY_ENV}=",),
