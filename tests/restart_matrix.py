@@ -75,7 +75,9 @@ class World:
             "symbols": list(MIX),
             "clock": {"start": at(START).isoformat(), "speed": SPEED, "anchor": self.anchor},
             "data_dir": str(data_dir),
-            "strategy": {"quantity": 10, "max_attempts": 2},
+            # Trailing early, so the day has a trailing modify to be killed around.
+            "strategy": {"quantity": 10, "max_attempts": 2, "trail_start_r": 0.5,
+                         "trail_distance_r": 1.0, "trail_step_r": 0.1},
             "session": {"exit_cutoff": CUTOFF, "entry_end": CUTOFF},
             "poll_seconds": POLL,
         }  # fmt: skip

@@ -14,6 +14,7 @@ POINTS = [
     "broker.place_order#1:after",  # the entry is at the broker, its id not journaled
     "journal.record_update#1:after",  # filled, no stop yet
     "broker.place_order#2:before",  # about to place the stop: bare at restart
+    "broker.modify_order#1:before",  # a trailing modify never sent
     "broker.cancel_order#1:after",  # the cutoff took the stop off, no exit yet
 ]
 
