@@ -31,7 +31,7 @@ from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.paper import PaperBook, PaperBroker
 from live.preflight import StartupError, check
 from live.ratelimit import RateLimits
-from live.reports import write_reports
+from live.reports import reports_base, write_reports
 from live.shutdown import Shutdown, left_behind, stand_down
 from live.shutdown import report as stop_report
 from live.status import StatusWriter
@@ -254,8 +254,7 @@ def _write_reports(cfg: Config, journal_path: Path, day, session: str, out) -> N
     """The day's reports from the journal; a failure is logged, never fatal."""
     try:
         with Journal(journal_path) as j:
-            # Paper reports beside, never over, the live account's reports.
-            base = cfg.data_dir / "paper" if cfg.broker.kind == "paper" else cfg.data_dir
+            base = reports_base(cfg.data_dir, cfg.broker.kind)
             folder = write_reports(j, day, base, cfg.charges, session)
     except Exception as exc:  # noqa: BLE001 - the session is over; keep its exit status
         log_event("REPORTS_FAILED", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}")

@@ -35,6 +35,13 @@ from live.broker import Action
 from live.charges import FIELDS, ZERO, Charges, OrderValue, estimate, paise
 
 REPORTS = "reports"
+PAPER = "paper"  # broker.kind: paper reports under data_dir/paper/reports/<date>/
+
+
+def reports_base(data_dir: Path, broker_kind: str) -> Path:
+    """Where a run's reports go: paper trading's beside, never over, the
+    live account's."""
+    return Path(data_dir) / PAPER if broker_kind == "paper" else Path(data_dir)
 
 
 @dataclass
@@ -281,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
-    path = data_dir / "journal.db"
+    kind = cfg.broker.kind if cfg is not None else "openalgo"
+    path = data_dir / ("paper-journal.db" if kind == "paper" else "journal.db")
     if not path.exists():
         print(f"report: no journal at {path}: run the engine first or pass --data-dir",
               file=sys.stderr)  # fmt: skip
@@ -292,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         if day is None:
             print(f"report: {path} holds no orders yet", file=sys.stderr)
             return 1
-        folder = write_reports(j, day, data_dir, rates)
+        folder = write_reports(j, day, reports_base(data_dir, kind), rates)
     print((folder / "summary.txt").read_text(encoding="utf-8"), end="")
     print(f"Reports: {folder}")
     return 0

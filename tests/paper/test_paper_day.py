@@ -15,6 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import yaml
 
 from live import logs
 from live.app import Connection, run
@@ -23,6 +24,7 @@ from live.config import parse_config
 from live.execution import Phase
 from live.journal import Journal, World, open_for
 from live.paper import ID_PREFIX
+from live.reports import main as report_main
 from live.sim import FaultPlan, SimServer, Simulator, WsDrop
 from strategies import REGISTRY
 from tests.integration.harness import (
@@ -169,8 +171,18 @@ def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
     assert "paper trading: prices from" in s.output
     assert "Session summary (paper trading)" in s.output
     assert "Orders placed in the paper book:" in s.output
-    # Its reports beside the live ones, never over them.
-    assert (s.data_dir / "paper" / "reports" / "2026-11-20" / "trades.csv").exists()
+    # Its reports beside the live ones, never over them; `report` regenerates
+    # them from the paper journal, given the paper config.
+    folder = s.data_dir / "paper" / "reports" / "2026-11-20"
+    written = (folder / "trades.csv").read_text()
+    assert written.count("\n") - 1 == len(book.truth.trades()) // 2  # round trips
+    assert not (s.data_dir / "reports").exists()
+    (folder / "trades.csv").unlink()
+    cfg_file = s.data_dir.parent / "paper.yaml"
+    raw = {"broker": {"kind": "paper"}, "symbols": list(CLEAN_MIX), "data_dir": str(s.data_dir)}
+    cfg_file.write_text(yaml.safe_dump(raw))
+    assert report_main(["--config", str(cfg_file)]) == 0
+    assert (folder / "trades.csv").read_text() == written
     assert not (s.data_dir / "reports").exists()
 
 
