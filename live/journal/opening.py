@@ -1,10 +1,10 @@
 """Opening the journal for one broker world, moving a stranger's file aside.
 
-``open_for`` never deletes a journal: a file from another world, with no
-world and orders today, or unreadable, is renamed next to itself as
+``open_for`` never deletes a journal: a file from another world, or with no
+world and orders today, is renamed next to itself as
 ``<stem>.<UTC time>.<reason>.db`` (with its ``-wal``/``-shm`` sidecars)
 and a fresh journal takes its place. The one-line message says what
-happened, for the engine to print.
+happened, for the engine to print. An unreadable file is refused, not moved.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import NamedTuple
 from live.clock import require_aware
 
 from .journal import Journal
-from .rows import JournalInUseError, JournalUnreadableError
+from .rows import JournalCorruptError, JournalInUseError, JournalUnreadableError
 from .store import is_corruption
 from .world import World
 
@@ -45,8 +45,10 @@ def open_for(
       completed when ``world`` knows more, e.g. the account behind a host);
     - a file that records no world (older code): adopted if it holds no
       order for ``today``, else treated as another world's;
-    - another world's file, or one that is not a readable journal: moved
-      aside, and a fresh journal started.
+    - another world's file: moved aside, and a fresh journal started;
+    - a file that is not a readable journal (corrupt, not SQLite, another
+      program's database): ``JournalCorruptError``, nothing touched - the
+      user decides, since it may be the only record of today's orders.
 
     A newer schema (``ValueError``) and a locked or failing disk
     (``JournalWriteError``) are raised, never taken for another world; a
@@ -69,6 +71,8 @@ def open_for(
     if isinstance(verdict, OpenedJournal):
         return verdict
     reason, why = verdict
+    if reason == "corrupt":
+        raise JournalCorruptError(path, why)
     if _sidecars(path):
         # Our connection is closed; SQLite deletes -wal/-shm when the last
         # one closes, so someone else still has the file open.

@@ -103,12 +103,27 @@ class JournalWriteError(RuntimeError):
 
 class JournalUnreadableError(ValueError):
     """The file is not a usable journal: not SQLite, corrupt, or another
-    program's database. ``open_for`` moves such a file aside."""
+    program's database. ``open_for`` refuses such a file (JournalCorruptError)."""
 
     def __init__(self, path: Path, detail: str):
         super().__init__(f"journal {path}: not a usable SQLite journal ({detail})")
         self.path = path
         self.detail = detail
+
+
+class JournalCorruptError(ValueError):
+    """``open_for`` found a file that is not a readable journal. It is not
+    moved aside: mid-day it may be the only record of what the engine
+    placed today, and a fresh journal would neither know the open
+    positions as ours nor the entry attempts already used."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(
+            f"journal {path} {why}: not starting on it. If the engine traded today, keep the "
+            "file and check your positions and orders at the broker; to start a fresh journal, "
+            f"move it aside: mv {path} {path}.bad"
+        )
+        self.path = path
 
 
 class JournalInUseError(RuntimeError):

@@ -15,6 +15,7 @@ from live.broker import Action, OrderRequest, PriceType
 from live.journal import (
     SCHEMA_VERSION,
     Journal,
+    JournalCorruptError,
     JournalInUseError,
     JournalWriteError,
     World,
@@ -247,20 +248,29 @@ def test_move_aside_takes_the_sidecars_and_never_overwrites(tmp_path):
     assert (tmp_path / "journal.20261120T034405Z.corrupt.db").read_bytes() == b"earlier"
 
 
-def test_garbage_file_is_moved_aside_as_corrupt(tmp_path):
+def _refused_untouched(path, match, *, same_bytes=True):
+    before = path.read_bytes()
+    with pytest.raises(JournalCorruptError, match=match) as e:
+        open_for(path, SIM_A, today=DAY, now=NOW)
+    if same_bytes:
+        assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert f"mv {path} {path}.bad" in str(e.value)
+    return str(e.value)
+
+
+def test_garbage_file_is_refused_untouched(tmp_path):
+    """Not moved aside: mid-day an unreadable journal may be the only record
+    of today's orders; a fresh one would forget the positions and the
+    attempts already used. The user decides."""
     path = tmp_path / "journal.db"
     path.write_bytes(b"this is not sqlite at all, just some bytes " * 50)
-    j, msg = open_for(path, SIM_A, today=DAY, now=NOW)
-    try:
-        assert msg.startswith(f"journal {path} is not a readable journal (file is not a database)")
-        assert "journal.20261120T034405Z.corrupt.db" in msg
-        assert j.world() == SIM_A
-    finally:
-        j.close()
-    assert (tmp_path / "journal.20261120T034405Z.corrupt.db").read_bytes().startswith(b"this is")
+    msg = _refused_untouched(path, "is not a readable journal")
+    assert msg.startswith(f"journal {path} is not a readable journal (file is not a database)")
+    assert "check your positions and orders at the broker" in msg
 
 
-def test_damaged_pages_are_moved_aside_as_corrupt(tmp_path):
+def test_damaged_pages_are_refused(tmp_path):
     """A journal whose later pages were overwritten: it may open, but it is
     not trusted."""
     path = tmp_path / "journal.db"
@@ -274,22 +284,20 @@ def test_damaged_pages_are_moved_aside_as_corrupt(tmp_path):
     for p in range(3, len(data) // page):
         data[p * page + 8 : p * page + 200] = b"\xa5" * 192
     path.write_bytes(bytes(data))
-    j, msg = open_for(path, SIM_A, today=DAY, now=NOW)
-    try:
-        assert "corrupt.db" in msg and j.intents() == []
-    finally:
-        j.close()
+    _refused_untouched(path, "journal", same_bytes=False)
 
 
-def test_another_programs_database_is_moved_aside(tmp_path):
+def test_another_programs_database_is_refused(tmp_path):
     path = tmp_path / "journal.db"
     raw = sqlite3.connect(path)
     raw.execute("CREATE TABLE notes (t TEXT)")
     raw.commit()
     raw.close()
-    j, msg = open_for(path, SIM_A, today=DAY, now=NOW)
-    j.close()
-    assert "another program's database" in msg and "corrupt.db" in msg
+    # Opening it may switch its header to WAL mode; its data stays.
+    _refused_untouched(path, "another program's database", same_bytes=False)
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+    raw.close()
 
 
 def test_v1_file_without_orders_today_is_adopted(tmp_path):

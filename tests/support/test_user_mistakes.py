@@ -322,13 +322,14 @@ def test_the_standalone_simulator_prints_the_dev_key_it_serves(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_a_corrupt_journal_is_moved_aside_in_one_line_naming_both_files(tmp_path):
-    """Not refused: by design (live/journal/opening.py) a journal that is not
-    readable is kept under another name and a fresh one started; the user
-    is told which file went where, with no traceback."""
+def test_a_corrupt_journal_is_refused_in_one_line_naming_it_and_the_fix(tmp_path):
+    """Not moved aside: mid-day it may be the only record of today's orders
+    (live/journal/opening.py). One line names the file and what to do; the
+    file stays as it was and no fresh journal is started."""
     data = tmp_path / "data"
     data.mkdir()
-    (data / "journal.db").write_bytes(b"garbage, not SQLite " * 20)
+    journal = data / "journal.db"
+    journal.write_bytes(b"garbage, not SQLite " * 20)
     (tmp_path / "config.yaml").write_text(
         SIM.replace("{data}", str(data))
         + 'clock: {start: "2026-11-20T09:14:00+05:30", speed: 3000}\n'
@@ -339,10 +340,11 @@ def test_a_corrupt_journal_is_moved_aside_in_one_line_naming_both_files(tmp_path
         [sys.executable, SCRIPT, "--config", "config.yaml", "--quiet"], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=50,
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert r.returncode != 0
     assert "Traceback" not in r.stderr + r.stdout
-    moved = list(data.glob("journal.*.corrupt.db"))
-    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"garbage")
-    line = next(x for x in r.stdout.splitlines() if x.startswith("journal "))
-    assert f"journal {data / 'journal.db'} is not a readable journal" in line
-    assert f"moved it to {moved[0].name}" in line
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert f"journal {journal} is not a readable journal" in lines[0]
+    assert f"mv {journal} {journal}.bad" in lines[0]
+    assert journal.read_bytes() == b"garbage, not SQLite " * 20
+    assert not list(data.glob("journal.*.db")) and not list(data.glob("journal.db-*"))
