@@ -56,7 +56,7 @@ def paper_day(tmp_path):
     servers: list[SimServer] = []
     logs.clear_secrets()
 
-    def start(speed: float = 400, before=None, faults=(), **config):
+    def start(speed: float = 400, before=None, faults=(), dry_run=False, **config):
         day = build_day(CLEAN_MIX, CLEAN_SEED)
         clock = ReplayClock(at("09:14"), speed=speed)
         upstream = Simulator(day, clock=clock, faults=FaultPlan(tuple(faults)))
@@ -77,11 +77,12 @@ def paper_day(tmp_path):
         cfg = parse_config(raw, REGISTRY)
         out = io.StringIO()
         t0 = time.monotonic()
-        engine = run(cfg, REGISTRY, clock=clock, quiet=True, out=out,
+        engine = run(cfg, REGISTRY, clock=clock, quiet=True, out=out, dry_run=dry_run,
                      conn=Connection(server.http_url, server.ws_url, API_KEY))  # fmt: skip
         session = Session(
             engine=engine,
-            sim=engine.broker.book,  # the paper book is the broker that holds our orders
+            # The paper book holds our orders (a dry run wraps the paper broker).
+            sim=(engine.broker.real if dry_run else engine.broker).book,
             server=server,
             clock=clock,
             cfg=cfg,
@@ -203,3 +204,16 @@ def test_a_feed_drop_while_holding_pauses_paper_fills_and_nothing_is_left_bare(p
     assert_safe(s, squareoff_bound=s.poll_cycle * 2)
     assert {r.endpoint for r in upstream.truth.requests()} & ORDER_ENDPOINTS == set()
     assert all(o.order_id.startswith(ID_PREFIX) for o in book.truth.orders())
+
+
+@pytest.mark.timeout(90)
+def test_a_dry_run_on_paper_decides_and_places_nothing_even_on_paper(paper_day):
+    s, upstream = paper_day(dry_run=True)
+    book = s.sim
+    placed = s.engine.broker.placed  # what the run would have sent
+    assert placed, "the strategy decided to enter"
+    assert book.engine.orders() == [] and book.truth.trades() == []
+    assert upstream.engine.orders() == []
+    assert {r.endpoint for r in upstream.truth.requests()} <= MARKET_DATA
+    assert sorted(p.name for p in s.data_dir.glob("*journal*.db")) == ["dryrun-journal.db"]
+    assert "Dry run: would have placed" in s.output
