@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from openalgo import api
 
 from .conftest import KEY, at
 
@@ -90,3 +91,20 @@ def test_an_unknown_symbol_is_named_with_the_fix(serve):
     )
     assert r.status_code == 404 and "NOPE" in r.json()["message"]
     assert srv.sim.engine.orders() == []
+
+
+def test_what_an_sdk_user_sees_names_the_field(serve):
+    # SDK 1.0.47 turns a non-200 reply into {"message": "HTTP <code>: <body>"}.
+    srv = serve()
+    srv.sim.advance_to(at("09:20"))
+    c = api(api_key=KEY, host=srv.http_url, timeout=5)
+    r = c.depth(symbol="SBIN", exchange="XX")
+    assert (r["code"], r["error_type"]) == (400, "http_error")
+    assert '"exchange"' in r["message"] and "Must be one of" in r["message"]
+    r = c.multiquotes(symbols=[{"exchange": "NSE"}])
+    assert r["code"] == 400 and '"symbol"' in r["message"] and "Missing data" in r["message"]
+    r = c.placesmartorder(symbol="SBIN", action="HOLD", exchange="NSE", position_size=1)
+    assert r["code"] == 400 and "'action'" in r["message"]
+    r = c.analyzertoggle(mode="maybe")
+    assert r["code"] == 400 and "'mode'" in r["message"] and "Not a valid boolean" in r["message"]
+    assert srv.sim.engine.orders() == [] and srv.sim.analyze_mode is False
