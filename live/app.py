@@ -26,7 +26,7 @@ from live.config import Config, ConfigError, load_config
 from live.engine import Engine
 from live.execution.dryrun import DryRunBroker
 from live.journal import Journal, JournalInUseError, open_for
-from live.logs import log_event, register_secret, setup_logging
+from live.logs import log_event, register_secret, run_start, set_clock, setup_logging
 from live.openalgo import Feed, FeedState, OpenAlgoBroker, Timeouts
 from live.paper import PaperBook, PaperBroker
 from live.preflight import StartupError, check
@@ -129,6 +129,8 @@ def run(
     shutdown = shutdown or Shutdown()
     flatten = cfg.shutdown.flatten_on_exit if flatten_on_exit is None else flatten_on_exit
     clock = clock or make_clock(cfg)
+    if isinstance(clock, ReplayClock):
+        set_clock(clock)  # log lines in market time (wall time beside it)
     owns_server = conn is None
     conn = conn or connect(cfg, clock)
     register_secret(conn.api_key)
@@ -155,10 +157,12 @@ def run(
     # too (its world is its in-process book). A journal of another broker
     # world (yesterday's simulator, another account) is moved aside, never
     # applied.
+    world = orders.world()
+    run_start(cfg, world, dry_run=dry_run)
     try:
         opened = open_for(
             cfg.journal_path(dry_run=dry_run),
-            orders.world(),
+            world,
             today=clock.now().date(),
         )
     except BaseException as exc:
@@ -370,7 +374,8 @@ def main(registry: Registry, argv: list[str] | None = None) -> int:
         clock = make_clock(cfg)
         # Before anything is written or started: a mistake is one line.
         check(cfg, clock, dry_run=args.dry_run)
-        setup_logging(cfg.data_dir, console_level="WARNING")
+        setup_logging(cfg.data_dir, console_level="WARNING", rotate=cfg.logs.rotate_daily,
+                      keep=cfg.logs.keep_days)  # fmt: skip
         shutdown = Shutdown().install()
         engine = run(cfg, registry, dry_run=args.dry_run, quiet=args.quiet, shutdown=shutdown,
                      flatten_on_exit=args.flatten_on_exit, clock=clock)  # fmt: skip

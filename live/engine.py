@@ -234,7 +234,8 @@ class Engine:
                 for o in orders
             ]
             if items or held.get(key):
-                self.states[key].restore(items, held.get(key, 0), now)
+                known = {o.order_id: o.filled_quantity for o in orders}
+                self.states[key].restore(items, held.get(key, 0), now, known)
                 restored += len(items)
         # Today's realized P&L counts toward the daily loss limit after a
         # restart as it did before it (fills learnt while down included).

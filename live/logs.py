@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import io
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,6 +40,10 @@ LOGGER_NAME = "live8020"
 DEFAULT_JSON_FILE = "live8020.jsonl"
 DEFAULT_DATA_DIR = Path("./data")
 MASK = "***"
+_EVENT_WORD = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+# Engine modules that log with plain ``logging.getLogger(__name__)`` (the
+# OpenAlgo adapter and feed, the simulator): into the same JSON-lines log.
+PLAIN_LOGGERS = ("live",)
 
 # Field names containing any of these (case-insensitive) are credentials.
 _SECRET_NAME_PARTS = ("apikey", "api_key", "api-key", "secret", "token", "password")
@@ -172,6 +178,9 @@ def log_event(
     # event/symbol/level are parameters and ts was popped: no field can
     # shadow the envelope.
     payload.update(_redact_mapping(fields))
+    if _clock is not None:
+        # A replay stamps events in market time; when it happened on the wall:
+        payload["wall_ts"] = datetime.now(IST).isoformat()
     if logger.isEnabledFor(level):
         logger.log(level, format_payload(payload, with_date=False), extra={"live_event": payload})
     return payload
@@ -234,7 +243,7 @@ def format_payload(obj: Mapping[str, Any], *, with_date: bool = True) -> str:
     parts = [stamp, f"{obj.get('level', '-')!s:<7}", str(obj.get("event", "-"))]
     if obj.get("symbol"):
         parts.append(str(obj["symbol"]))
-    skip = {"ts", "level", "event", "symbol"}
+    skip = {"ts", "level", "event", "symbol", "wall_ts", "logger"}
     parts.extend(f"{k}={_fmt_value(v)}" for k, v in obj.items() if k not in skip)
     return " ".join(parts)
 
@@ -243,14 +252,22 @@ def _record_payload(record: logging.LogRecord) -> dict[str, Any]:
     payload = getattr(record, "live_event", None)
     if payload is not None:
         return payload
+    msg = mask_secrets(record.getMessage())
+    # The adapter and feed log "FEED_DISCONNECTED ws://...: reason": the
+    # first word is the event, so tail --event and alerts can find it.
+    head, _, rest = msg.partition(" ")
+    event = head if _EVENT_WORD.fullmatch(head) else "LOG"
+    wall = datetime.fromtimestamp(record.created, IST)
     out: dict[str, Any] = {
-        "ts": datetime.fromtimestamp(record.created, IST).isoformat(),
+        "ts": (_now() if _clock is not None else wall).isoformat(),
         "level": record.levelname,
-        "event": "LOG",
+        "event": event,
         "symbol": None,
         "logger": record.name,
-        "msg": mask_secrets(record.getMessage()),
+        "msg": rest if event != "LOG" else msg,
     }
+    if _clock is not None:
+        out["wall_ts"] = wall.isoformat()
     if record.exc_info or record.exc_text:
         text = record.exc_text or logging.Formatter().formatException(record.exc_info)
         out["exc"] = mask_secrets(text)
@@ -266,9 +283,12 @@ class JsonLinesFormatter(logging.Formatter):
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = _record_payload(record)
-        if payload.get("event") == "LOG":
+        if payload.get("event") == "LOG" or "logger" in payload:
             head = format_payload({"ts": payload["ts"], "level": payload["level"]}, with_date=False)
-            text = f"{head} {payload['msg']}"
+            event = payload.get("event")
+            text = (
+                f"{head} {payload['msg']}" if event == "LOG" else f"{head} {event} {payload['msg']}"
+            )
             if "exc" in payload:
                 text += "\n" + payload["exc"]
             return text
@@ -278,15 +298,62 @@ class ConsoleFormatter(logging.Formatter):
 _INSTALLED_ATTR = "_live8020_installed"
 
 
+class DailyFileHandler(logging.FileHandler):
+    """The JSON-lines file, rolled over when the IST date changes (also at
+    start, for a file last written on an earlier day): ``live8020.jsonl``
+    becomes ``live8020.<YYYY-MM-DD>.jsonl`` and only the newest ``keep``
+    rolled files are kept. Dated by the wall clock: a replay of another day
+    still logs into today's file."""
+
+    def __init__(self, path: Path, keep: int = 7, today: Any = None) -> None:
+        self.keep = keep
+        self._today = today or (lambda: datetime.now(IST).date())
+        path = Path(path)
+        if path.exists():
+            written = datetime.fromtimestamp(path.stat().st_mtime, IST).date()
+            if written < self._today():
+                self._roll(path, written)
+        super().__init__(path, mode="a", encoding="utf-8", delay=False)
+        self.day = self._today()
+
+    def _roll(self, path: Path, day: date) -> None:
+        target = path.with_name(f"{path.stem}.{day.isoformat()}{path.suffix}")
+        n = 1
+        while target.exists():  # a second roll the same day (clock moved back)
+            target = path.with_name(f"{path.stem}.{day.isoformat()}.{n}{path.suffix}")
+            n += 1
+        os.replace(path, target)
+        rolled = sorted(path.parent.glob(f"{path.stem}.????-??-??*{path.suffix}"))
+        for old in rolled[: max(0, len(rolled) - self.keep)]:
+            old.unlink(missing_ok=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        today = self._today()
+        if today != self.day:
+            self.acquire()
+            try:
+                if today != self.day:
+                    self.close()
+                    self._roll(Path(self.baseFilename), self.day)
+                    self.day = today
+                    self.stream = self._open()
+            finally:
+                self.release()
+        super().emit(record)
+
+
 def setup_logging(
     data_dir: Path | None,
     *,
     console_level: str | int = "INFO",
     json_file: str = DEFAULT_JSON_FILE,
     console_stream: TextIO | None = None,
+    rotate: bool = True,
+    keep: int = 7,
 ) -> Path | None:
     """Install the JSON-lines file handler (in ``data_dir``, if given) and a
-    readable console handler on the ``live8020`` logger; returns the log file
+    readable console handler on the ``live8020`` logger and on the plain
+    engine loggers (``live.*``: the adapter, the feed); returns the log file
     path. Calling it again replaces the handlers it installed before."""
     level = (
         logging.getLevelName(console_level.upper())
@@ -297,16 +364,16 @@ def setup_logging(
         raise ValueError(
             f"console_level: {console_level!r} is not a level (DEBUG, INFO, WARNING...)"
         )
-    for h in list(logger.handlers):
-        if getattr(h, _INSTALLED_ATTR, False):
-            logger.removeHandler(h)
-            h.close()
+    teardown_logging()
     logger.setLevel(logging.DEBUG)
+    plain = [logging.getLogger(name) for name in PLAIN_LOGGERS]
+    for lg in plain:
+        if lg.level == logging.NOTSET or lg.level > logging.INFO:
+            lg.setLevel(logging.INFO)
     console = logging.StreamHandler(console_stream if console_stream is not None else sys.stderr)
     console.setLevel(level)
     console.setFormatter(ConsoleFormatter())
-    setattr(console, _INSTALLED_ATTR, True)
-    logger.addHandler(console)
+    _install(console, plain)
     if data_dir is None:
         return None
     if not json_file or os.sep in json_file or (os.altsep and os.altsep in json_file):
@@ -314,20 +381,45 @@ def setup_logging(
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / json_file
-    fh = logging.FileHandler(path, mode="a", encoding="utf-8", delay=False)
+    if rotate:
+        fh: logging.FileHandler = DailyFileHandler(path, keep=keep)
+    else:
+        fh = logging.FileHandler(path, mode="a", encoding="utf-8", delay=False)
     fh.setLevel(logging.DEBUG)
     fh.setFormatter(JsonLinesFormatter())
-    setattr(fh, _INSTALLED_ATTR, True)
-    logger.addHandler(fh)
+    _install(fh, plain)
     return path
+
+
+def _install(handler: logging.Handler, plain: list[logging.Logger]) -> None:
+    setattr(handler, _INSTALLED_ATTR, True)
+    handler.addFilter(_redacting_filter)  # records of the plain loggers are masked too
+    logger.addHandler(handler)
+    for lg in plain:
+        lg.addHandler(handler)
 
 
 def teardown_logging() -> None:
     """Remove and close the handlers ``setup_logging`` installed."""
-    for h in list(logger.handlers):
-        if getattr(h, _INSTALLED_ATTR, False):
-            logger.removeHandler(h)
-            h.close()
+    for lg in (logger, *(logging.getLogger(n) for n in PLAIN_LOGGERS)):
+        for h in list(lg.handlers):
+            if getattr(h, _INSTALLED_ATTR, False):
+                lg.removeHandler(h)
+                h.close()
+
+
+def run_start(cfg: Any, world: Any, *, dry_run: bool = False) -> dict[str, Any]:
+    """The first line of every run: version, the config's digest (secrets
+    left out), which broker world it trades."""
+    from live.version import __version__
+
+    settings = _jsonable(cfg)
+    if isinstance(settings, dict) and isinstance(settings.get("broker"), dict):
+        settings["broker"].pop("api_key", None)
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return log_event("RUN_START", version=__version__, config_digest=digest, world=world,
+                     dry_run=dry_run, pid=os.getpid())  # fmt: skip
 
 
 # --- tail -----------------------------------------------------------------------
@@ -340,12 +432,17 @@ class TailFilter:
 
     events: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
+    min_level: int = 0  # e.g. logging.WARNING: WARNING, ERROR and CRITICAL lines only
 
     @property
     def active(self) -> bool:
-        return bool(self.events or self.symbols)
+        return bool(self.events or self.symbols or self.min_level)
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
+        if self.min_level:
+            level = logging.getLevelName(str(obj.get("level") or "").upper())
+            if not isinstance(level, int) or level < self.min_level:
+                return False
         if self.events:
             ev = str(obj.get("event") or "").upper()
             if not any(fnmatchcase(ev, p.upper()) for p in self.events):
@@ -400,10 +497,21 @@ def _iter_lines(
         if stop.wait(poll):
             return
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except FileNotFoundError:
-            size = pos
-        if size < pos:  # truncated or rotated: start over
+            continue  # between the roll's rename and the new file
+        if st.st_ino != os.fstat(f.fileno()).st_ino:
+            # Rolled over (live8020.jsonl renamed, a new one started): read
+            # what is left of the old file, then follow the new one.
+            for rest in f:
+                buf += rest
+            if buf:
+                yield buf if buf.endswith("\n") else buf + "\n"
+                buf = ""
+            f.close()
+            f = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+            pos = 0
+        elif st.st_size < pos:  # truncated: start over
             f.seek(0)
             pos, buf = 0, ""
 
@@ -448,6 +556,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--symbol", action="append", default=[], help="SBIN or NSE:SBIN; fnmatch; repeatable"
     )
     t.add_argument("--event", action="append", default=[], help="e.g. 'ORDER_*'; repeatable")
+    t.add_argument(
+        "--level", default=None, help="this level and above: DEBUG, INFO, WARNING, ERROR"
+    )
     t.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True)
     t.add_argument("--poll", type=float, default=0.2, help=argparse.SUPPRESS)
     return p
@@ -456,7 +567,14 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Iterable[str] | None = None, *, out: TextIO | None = None) -> int:
     args = _build_parser().parse_args(list(argv) if argv is not None else None)
     path = args.file if args.file is not None else args.data_dir / DEFAULT_JSON_FILE
-    flt = TailFilter(events=tuple(args.event), symbols=tuple(args.symbol))
+    min_level = 0
+    if args.level:
+        min_level = logging.getLevelName(args.level.upper())
+        if not isinstance(min_level, int):
+            print(f"live.logs tail: --level {args.level!r} is not one of DEBUG, INFO, WARNING, "
+                  "ERROR, CRITICAL", file=sys.stderr)  # fmt: skip
+            return 2
+    flt = TailFilter(events=tuple(args.event), symbols=tuple(args.symbol), min_level=min_level)
     out = out if out is not None else sys.stdout
     try:
         tail(path, flt=flt, follow=args.follow, out=out, poll_interval=args.poll)

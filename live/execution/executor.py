@@ -231,11 +231,13 @@ class SymbolExecutor:
         with self.lock:
             return stood_down(self.st, flatten)
 
-    def restore(self, orders: list, broker_qty: int, ts: datetime) -> None:
+    def restore(
+        self, orders: list, broker_qty: int, ts: datetime, known: dict[str, int] | None = None
+    ) -> None:
         """Re-attach after a restart (P8); see ``recovery.restore``."""
         ts = require_aware(ts, "ts")
         with self.lock:
-            ops, news, working_entries = recovery.restore(self.st, orders, broker_qty, ts)
+            ops, news, working_entries = recovery.restore(self.st, orders, broker_qty, ts, known)
             holding = self.st.position.qty != 0
         for u in news:  # what happened while we were down, on record
             self.journaled("record_update", u, ts)

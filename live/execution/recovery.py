@@ -28,12 +28,19 @@ from .updates import apply_update, register
 
 
 def restore(
-    st: ExecState, orders: list[tuple[str, Role, OrderUpdate]], broker_qty: int, ts: datetime
+    st: ExecState,
+    orders: list[tuple[str, Role, OrderUpdate]],
+    broker_qty: int,
+    ts: datetime,
+    known: dict[str, int] | None = None,
 ) -> tuple[list[Op], list[OrderUpdate], int]:
     """Returns the ops to run, the updates that taught us something (for the
     journal: what happened while the engine was down) and how many entry
-    orders of ours are still working (each holds a risk slot)."""
+    orders of ours are still working (each holds a risk slot). ``known``:
+    each order's filled quantity the journal already holds (logged as
+    FILL_KNOWN when re-applied, not as a new FILL)."""
     ops: list[Op] = []
+    st.known_filled.update(known or {})
     for order_id, role, u in orders:
         request = _request_of(st, u)
         tag = u.action.value.lower() if role is Role.ENTRY else ""

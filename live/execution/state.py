@@ -101,6 +101,8 @@ class ExecState:
     fill_epoch: int = 0  # fills applied so far: a positionbook read before one is stale
     mismatch: tuple | None = None  # (broker figure, fill epoch) seen at the last poll
     stats: Stats = field(default_factory=Stats)
+    # order id -> filled quantity a previous run journaled (and logged as FILL)
+    known_filled: dict[str, int] = field(default_factory=dict)
     _logged: set = field(default_factory=set)  # one-off messages already logged
 
     def __post_init__(self) -> None:

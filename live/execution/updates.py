@@ -130,6 +130,20 @@ def _adoptable(st: ExecState, u: OrderUpdate) -> OrderSlot | None:
     return None
 
 
+def _log_fill(st: ExecState, rec: OrderRecord, qty: int, **fields) -> None:
+    """FILL for a fill first learnt now; FILL_KNOWN for one a previous run
+    already logged (re-applied from the journal after a restart), so summing
+    the log's FILL lines never counts a fill twice. A slice that spans both
+    logs each part (at the slice's price)."""
+    known = st.known_filled.get(rec.order_id, 0)
+    before = rec.filled - qty
+    old = max(0, min(qty, known - before))
+    if old:
+        st.emit("FILL_KNOWN", order_id=rec.order_id, role=rec.role.value, qty=old, **fields)
+    if qty - old:
+        st.emit("FILL", order_id=rec.order_id, role=rec.role.value, qty=qty - old, **fields)
+
+
 def _fill(
     st: ExecState, rec: OrderRecord, qty: int, price: Decimal | None, repriced: int
 ) -> list[Op]:
@@ -161,7 +175,7 @@ def _fill(
             set_initial_stop(st)
         rec.tied += price * qty * st.config.margin_rate
         ops.append(Settle(ref=rec.ref, consume=rec.tied, opened=effect.opened))
-        st.emit("FILL", order_id=rec.order_id, role="entry", qty=qty, price=price)
+        _log_fill(st, rec, qty, price=price)
         if opposite or (unintended and slot.doomed):
             # The other side of an OCO filled while its cancel was in flight:
             # whatever it opened is closed, and the day ends for the symbol.
@@ -172,8 +186,7 @@ def _fill(
                 st.exit_reason = st.exit_reason or why
     else:
         st.stats.exits += 1
-        st.emit("FILL", order_id=rec.order_id, role=rec.role.value, qty=qty, price=price,
-                pnl=effect.realized)  # fmt: skip
+        _log_fill(st, rec, qty, price=price, pnl=effect.realized)
         if effect.reversed:
             # Our stop or exit sold more than we held: flatten what it opened.
             st.exit_reason = st.exit_reason or f"{rec.role.value} reversed the position"

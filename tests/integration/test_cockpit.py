@@ -196,6 +196,13 @@ def test_sigterm_mid_day_leaves_positions_protected_and_no_entry(world, tmp_path
     assert any(t.startswith("live8020 NSE:SBIN: entry filled 10 @ ") for t in texts), texts
     assert texts[-1].startswith("live8020 engine stopped (SIGTERM): realized P&L "), texts
     assert "still holding NSE:SBIN 10" in texts[-1]
+    # One JSON-lines log: the run's first line, the feed's own logger, market time.
+    log = [json.loads(x) for x in (data / "live8020.jsonl").read_text().splitlines()]
+    assert log[0]["event"] == "RUN_START" and log[0]["world"]["kind"] == "sim"
+    feed = [x for x in log if x.get("logger") == "live.openalgo.feed"]
+    assert feed and feed[0]["event"] == "FEED_LIVE" and feed[0]["ts"].startswith("2026-11-20T09:")
+    assert all("wall_ts" in x for x in log)
+    assert [x["event"] for x in log].count("ENGINE_STOPPED") == 1
 
 
 @pytest.mark.timeout(120)

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,6 +48,8 @@ def test_event_is_one_json_line_with_typed_values(tmp_path):
         placed=at(9, 20),
     )
     (rec,) = read_jsonl(path)
+    # Stamped by the (replay) clock: the wall time is kept beside it.
+    assert datetime.fromisoformat(rec.pop("wall_ts")).tzinfo is not None
     assert rec == {
         "ts": "2026-11-20T09:20:05+05:30",
         "level": "INFO",

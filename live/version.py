@@ -1,0 +1,3 @@
+"""The engine's version (logged in every run's RUN_START line)."""
+
+__version__ = "0.11.0"
