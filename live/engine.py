@@ -25,14 +25,17 @@ from live.broker import Action, Broker, BrokerError, OrderUpdate, split_key
 from live.calendar import market_session
 from live.clock import Clock, MarketSession
 from live.config import Config
+from live.dayplan import load_day_plan
 from live.dispatch import make_dispatcher
 from live.execution import Phase, Role, SymbolExecutor
+from live.journal import MinuteBar
 from live.latency import Latency
 from live.ledger import BuyingPowerLedger
 from live.logs import log_event
 from live.poller import Poller
 from live.reconcile import bind_unbound, enrich, held_by_key
 from live.risk import RiskLimits, RiskManager
+from live.sessionbars import SessionBars
 from live.strategy import NoTrade, Strategy, SymbolInfo, Tick
 
 # Ticks stamped further than this from the engine's clock are dropped.
@@ -84,6 +87,8 @@ class Engine:
         self.plans: dict[str, SymbolPlan] = {}
         self.states: dict[str, SymbolExecutor] = {}
         self.latency = Latency()
+        self.session_bars = SessionBars()
+        self.day_plan = None  # live.dayplan.DayPlan, set by prepare()
         self.dispatcher = None  # live.dispatch, made by prepare()
         self.poller: Poller | None = None
         self._checked: dict[str, float] = {}  # order id -> wall time of the last quick check
@@ -99,12 +104,27 @@ class Engine:
     # --- start of day ------------------------------------------------------------
 
     def prepare(self, today: date | None = None) -> dict[str, SymbolPlan]:
-        """Read funds, instruments and prior bars; build the executors."""
+        """Read funds and the day's plan (instruments and prior bars: from
+        the journal after a restart the same day, else from the broker);
+        build the executors, warm them up, re-attach to today's orders."""
         today = today or self.clock.now().date()
         funds = self.broker.funds()
         self.ledger = BuyingPowerLedger(funds.available_cash)
+        plan = load_day_plan(self.broker, self.journal, list(self.cfg.symbols),
+                             daily_bars=self.strategy.daily_bars, session=self.session,
+                             today=today)  # fmt: skip
+        self.day_plan = plan
+        remember = getattr(self.broker, "remember_instrument", None)
         for key in self.cfg.symbols:
-            self._prepare_symbol(key, today)
+            if key in plan.failed:
+                self.plans[key] = SymbolPlan(key, False, Decimal(0), f"broker: {plan.failed[key]}")
+                log_event("SETUP_FAILED", symbol=key, level=logging.ERROR,
+                          error=plan.failed[key])  # fmt: skip
+                continue
+            row = plan.rows[key]
+            if remember is not None and plan.from_journal:
+                remember(row.instrument)  # the adapter checks order prices against it
+            self._prepare_symbol(key, today, row.instrument, list(row.bars))
         self.warm_up(today)
         self.recover(today)
         self.dispatcher = make_dispatcher(
@@ -121,25 +141,25 @@ class Engine:
             interval=self.cfg.poll_seconds,
             ledger=self.ledger,
             product=self.exec_config.product,
+            on_cycle=self._after_cycle,
         )
         return self.plans
 
-    def _prepare_symbol(self, key: str, today: date) -> None:
-        sym, ex = split_key(key)
-        prior = self.session.previous_trading_day(today)
-        try:
-            inst = self.broker.instrument(sym, ex)
-            bars = (
-                self.broker.daily_bars(
-                    sym, ex, prior - timedelta(days=self.strategy.daily_bars), prior
-                )
-                if self.strategy.daily_bars
-                else []
-            )
-        except BrokerError as exc:
-            self.plans[key] = SymbolPlan(key, False, Decimal(0), f"broker: {exc}")
-            log_event("SETUP_FAILED", symbol=key, level=logging.ERROR, error=str(exc))
+    def _after_cycle(self, _stats) -> None:
+        """Each poll cycle: the session's minute bars since the last cycle
+        to the journal (what a restart warms up from)."""
+        if self.journal is None:
             return
+        bars = self.session_bars.take()
+        if not bars:
+            return
+        try:
+            self.journal.record_bars(bars[0].minute.date(), bars)
+        except Exception as exc:  # noqa: BLE001 - losing bars costs a restart's warm-up only
+            log_event("BARS_NOT_JOURNALED", level=logging.WARNING,
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+
+    def _prepare_symbol(self, key: str, today: date, inst, bars: list) -> None:
         tick = dict(self.cfg.tick_sizes).get(key, inst.tick_size)
         info = SymbolInfo(key, tick, inst.lot_size, tuple(bars), self.session, today)
         try:
@@ -178,29 +198,44 @@ class Engine:
         """Started after the open (a restart, a late start): each strategy
         sees the session so far as 1-minute highs and lows before any
         decision (the 80-20's stop sits under the day's real low, the ORB
-        measures the whole range). One history call per traded symbol, only
-        then; a symbol whose history cannot be read starts cold, logged."""
+        measures the whole range). After a restart the same day the bars
+        come from the journal (the first start's warm-up plus the engine's
+        own ticks, journaled each poll cycle): no call at all; minutes the
+        engine was down for are missing from them. Otherwise one history
+        call per traded symbol, journaled; a symbol whose history cannot be
+        read starts cold, logged."""
         now = self.clock.now()
         opened = self.session.open_at(today)
-        fetch = getattr(self.broker, "intraday_bars", None)
-        if fetch is None or now <= opened + timedelta(minutes=1):
+        if now <= opened + timedelta(minutes=1):
             return 0
-        warmed = 0
+        stored = self.journal.session_bars(today) if self.journal is not None else {}
+        fetch = getattr(self.broker, "intraday_bars", None)
+        if not stored and fetch is None:
+            return 0
+        warmed, fetched = 0, []
         for key, state in self.states.items():
-            sym, ex = split_key(key)
-            try:
-                bars = fetch(sym, ex, "1m", today, today)
-            except BrokerError as exc:
-                log_event("WARM_UP_FAILED", symbol=key, level=logging.WARNING, error=str(exc))
-                continue
+            if stored:
+                bars = stored.get(key, [])
+            else:
+                sym, ex = split_key(key)
+                try:
+                    candles = fetch(sym, ex, "1m", today, today)
+                except BrokerError as exc:
+                    log_event("WARM_UP_FAILED", symbol=key, level=logging.WARNING, error=str(exc))
+                    continue
+                bars = [MinuteBar(key, c.ts, c.open, c.high, c.low, c.close) for c in candles]
+                fetched += bars
             ticks = []
             for b in bars:
-                if opened <= b.ts < now:
-                    ticks += [Tick(key, b.open, b.ts), Tick(key, b.high, b.ts),
-                              Tick(key, b.low, b.ts), Tick(key, b.close, b.ts)]  # fmt: skip
+                if opened <= b.minute < now:
+                    ticks += [Tick(key, b.open, b.minute), Tick(key, b.high, b.minute),
+                              Tick(key, b.low, b.minute), Tick(key, b.close, b.minute)]  # fmt: skip
             state.warm_up(ticks)
             warmed += 1
-        log_event("WARMED_UP", symbols=warmed, since=opened, until=now)
+        if fetched and self.journal is not None:
+            self.journal.record_bars(today, fetched)
+        log_event("WARMED_UP", symbols=warmed, since=opened, until=now,
+                  source="journal" if stored else "history")  # fmt: skip
         return warmed
 
     def recover(self, today: date) -> int:
@@ -312,6 +347,7 @@ class Engine:
 
     def _handle_tick(self, key: str, ltp: Decimal, ts: datetime) -> None:
         state = self.states[key]
+        self.session_bars.on_tick(key, ltp, ts)
         state.process_tick(ltp, ts)
         order_id = state.entry_needs_check(ltp)
         if order_id is not None and self.poller is not None:

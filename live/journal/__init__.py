@@ -12,6 +12,9 @@ What it stores:
 - **fills** — one row per growth of an order's filled quantity; a fill the
   broker reported with average 0 is stored unpriced (price NULL) until an
   update carries an average.
+- **plan**, **session_bars** — the day's instruments and prior bars, and
+  the session's minute bars: a restart the same day makes no per-symbol
+  broker call (``plan``).
 - **meta** — which broker world the file belongs to (``World``;
   ``open_for`` moves a stranger's file aside).
 
@@ -28,6 +31,7 @@ world identity), ``checks`` (input checks).
 
 from .journal import Journal
 from .opening import OpenedJournal, move_aside, open_for
+from .plan import MinuteBar, PlanRow
 from .rows import (
     Fill,
     Intent,
@@ -58,6 +62,8 @@ __all__ = [
     "JournalOrder",
     "JournalUnreadableError",
     "JournalWriteError",
+    "MinuteBar",
+    "PlanRow",
     "OpenedJournal",
     "World",
     "move_aside",

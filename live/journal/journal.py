@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from live.broker import OrderRequest, OrderUpdate
 
+from .plan import MinuteBar, PlanRow, Plans
 from .reads import Reads
 from .rows import Fill, Intent, IntentState, JournalOrder
 from .store import Store
@@ -35,6 +36,7 @@ class Journal:
         self._writes = Writes(self._store)
         self._updates = Updates(self._store)
         self._reads = Reads(self._store)
+        self._plans = Plans(self._store)
         self._tmpdir: Path | None = None
 
     @classmethod
@@ -159,6 +161,23 @@ class Journal:
         states are final; filled quantity only grows, each growth a row in
         ``fills``, unpriced while the broker reports average 0."""
         return self._updates.record_update(update, ts)
+
+    # --- the day's plan ----------------------------------------------------------
+
+    def record_plan(self, day: date, rows: dict[str, PlanRow]) -> None:
+        """The day's instruments and prior bars, one transaction for all."""
+        self._plans.record_plan(day, rows)
+
+    def plan(self, day: date) -> dict[str, PlanRow]:
+        """``day``'s plan (empty before the first start of the day)."""
+        return self._plans.plan(day)
+
+    def record_bars(self, day: date, bars: list[MinuteBar]) -> None:
+        """Session minute bars (upserted: a minute seen twice widens)."""
+        self._plans.record_bars(day, bars)
+
+    def session_bars(self, day: date) -> dict[str, list[MinuteBar]]:
+        return self._plans.bars(day)
 
     # --- queries ----------------------------------------------------------------
 

@@ -10,6 +10,9 @@ Versions:
   price from the cumulative averages the broker reported, with
   ``live.orders.fill_slice``: v1 booked a slice reported with average 0 at
   price 0 and then mispriced the slice after it.
+- v3: ``plan`` (the day's instruments and prior bars) and ``session_bars``
+  (the session's minute bars): a restart the same day asks the broker for
+  none of them (``live.journal.plan``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from live.orders import FillPoint, fill_slice
 
 from .rows import JournalUnreadableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _FILLS = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -91,6 +94,29 @@ _TABLES = [
 ]
 
 
+PLAN_TABLES = [
+    """CREATE TABLE IF NOT EXISTS plan (
+    day        TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    tick_size  TEXT    NOT NULL,
+    lot_size   INTEGER NOT NULL CHECK (lot_size > 0),
+    name       TEXT    NOT NULL DEFAULT '',
+    bars       TEXT    NOT NULL,
+    PRIMARY KEY (day, key)
+)""",
+    """CREATE TABLE IF NOT EXISTS session_bars (
+    day    TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    minute TEXT NOT NULL,
+    open   TEXT NOT NULL,
+    high   TEXT NOT NULL,
+    low    TEXT NOT NULL,
+    close  TEXT NOT NULL,
+    PRIMARY KEY (day, key, minute)
+)""",
+]
+
+
 def migrate(c: sqlite3.Connection, path: Path) -> None:
     """Bring the file to ``SCHEMA_VERSION`` (inside the caller's transaction)."""
     tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -99,7 +125,7 @@ def migrate(c: sqlite3.Connection, path: Path) -> None:
             raise JournalUnreadableError(
                 path, f"another program's database: tables {sorted(tables)}, no schema_version"
             )
-        for stmt in _TABLES:
+        for stmt in _TABLES + PLAN_TABLES:
             c.execute(stmt)
         c.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
         return
@@ -114,6 +140,11 @@ def migrate(c: sqlite3.Connection, path: Path) -> None:
     if version == 1:
         _v1_to_v2(c, path)
         c.execute("UPDATE schema_version SET version = 2")
+        version = 2
+    if version == 2:
+        for stmt in PLAN_TABLES:
+            c.execute(stmt)
+        c.execute("UPDATE schema_version SET version = 3")
 
 
 def _v1_to_v2(c: sqlite3.Connection, path: Path) -> None:

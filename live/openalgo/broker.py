@@ -356,25 +356,74 @@ class OpenAlgoBroker:
         d = reply.get("data")
         if not isinstance(d, Mapping):
             raise BrokerError("symbol.data: expected an object")
+        return self._instrument(d, symbol, exchange, reference_price, "symbol.data", ask=True)
+
+    def remember_instrument(self, inst: Instrument) -> None:
+        """An instrument read earlier today (the journal's day plan): order
+        prices for it are checked against its tick as if just read."""
+        with self._lock:
+            self._ticks[inst.key.upper()] = inst.tick_size
+
+    def instruments(self, exchange: str) -> dict[str, Instrument]:
+        """The exchange's instrument master in one call (OpenAlgo's
+        ``GET /api/v1/instruments?exchange=``), as EXCHANGE:SYMBOL ->
+        Instrument. A row whose tick cannot be trusted without a price (a
+        whole-number tick that may be paise) or cannot be read is left out,
+        logged: the caller asks ``symbol`` for those. An older server
+        without the endpoint raises InvalidRequest (HTTP 404)."""
+        reply = self.transport.read("instruments", {"exchange": exchange}, method="GET")
+        out: dict[str, Instrument] = {}
+        skipped = 0
+        for i, row in enumerate(_as_list(reply.get("data") or [], "instruments.data")):
+            if not isinstance(row, Mapping):
+                skipped += 1
+                continue
+            sym, ex = row.get("symbol"), row.get("exchange") or exchange
+            if not isinstance(sym, str) or not sym or not isinstance(ex, str):
+                skipped += 1
+                continue
+            try:
+                inst = self._instrument(row, sym, ex, None, f"instruments.data[{i}]", ask=False)
+            except BrokerError:
+                skipped += 1
+                continue
+            out[inst.key.upper()] = inst
+        if skipped:
+            log.warning("INSTRUMENTS_SKIPPED %s: %d rows unreadable or with an unverifiable "
+                        "tick (asked per symbol instead)", exchange, skipped)  # fmt: skip
+        return out
+
+    def _instrument(
+        self,
+        d: Mapping,
+        symbol: str,
+        exchange: str,
+        reference_price: Decimal | None,
+        ctx: str,
+        *,
+        ask: bool,
+    ) -> Instrument:
+        """One instrument row -> Instrument with a sanity-checked tick
+        (``ask``: fetch a reference price from ``quotes`` when needed)."""
         key = f"{exchange}:{symbol}".upper()
         lot = d.get("lotsize", d.get("lot_size"))
         lot_size = 1
         if lot not in (None, ""):
-            lot_size = _convert(parse_int, lot, "lotsize", ctx="symbol.data")
+            lot_size = _convert(parse_int, lot, "lotsize", ctx=ctx)
         if lot_size <= 0:
-            raise BrokerError(f"symbol.data.lotsize: {lot_size} must be > 0")
+            raise BrokerError(f"{ctx}.lotsize: {lot_size} must be > 0")
         with self._lock:
             override = self._tick_overrides.get(key)
         if override is not None:
             tick = override
         else:
             raw = d.get("tick_size")
-            raw_dec = _convert(parse_decimal, raw, "tick_size", ctx="symbol.data")
+            raw_dec = _convert(parse_decimal, raw, "tick_size", ctx=ctx)
             ref = reference_price
-            if ref is None and raw_dec >= 1:
+            if ref is None and raw_dec >= 1 and ask:
                 ref = self._reference_price(symbol, exchange)
             try:
-                tick = sane_tick_size(raw, ref, exchange, ctx=f"symbol.data.tick_size ({key})")
+                tick = sane_tick_size(raw, ref, exchange, ctx=f"{ctx}.tick_size ({key})")
             except ValueError as e:
                 raise InvalidRequest(str(e)) from None
             if tick != raw_dec:

@@ -201,7 +201,7 @@ class Feed:
         with self._lock:
             n = self._n
             return FeedCounters(
-                ticks=n["ticks"],
+                ticks=self._inbox.ticks,  # written by the feed thread alone: no lock per tick
                 order_updates=n["order_updates"],
                 duplicate_updates=n["duplicate_updates"],
                 stale_updates=n["stale_updates"],

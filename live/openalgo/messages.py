@@ -90,6 +90,14 @@ class Inbox:
         self._known = known
         self._count = count
         self._orders: dict[str, Known] = {}
+        # The tick fast path (thousands a second): a subscribed symbol's key
+        # by its raw (symbol, exchange), each symbol's last raw LTP with its
+        # Decimal (an unchanged price is not converted again), and the last
+        # raw timestamp with its datetime (a batch of ticks shares one).
+        self._keys: dict[tuple[str, str], str] = {}
+        self._ltp: dict[str, tuple[Any, Decimal]] = {}
+        self._ts: tuple[Any, datetime | None] = (None, None)
+        self.ticks = 0  # read by the feed's counters (this thread writes it)
 
     def drop(self, why: str) -> None:
         self._count("dropped_malformed")
@@ -102,11 +110,15 @@ class Inbox:
         if kind is not None and not isinstance(kind, str):
             return self.drop(f"type: expected text, got {type(kind).__name__}")
         if kind == "market_data":
-            try:
-                tick = parse_tick(msg, self._known, now)
-            except ValueError as e:
-                return self.drop(str(e))
-            self._count("ticks")
+            tick = self._fast_tick(msg)
+            if tick is None:
+                try:
+                    tick = parse_tick(msg, self._known, now)
+                except ValueError as e:
+                    return self.drop(str(e))
+                sym, ex = msg["symbol"], msg["exchange"]
+                self._keys[(sym, ex)] = tick.key
+            self.ticks += 1
             return tick
         if kind == "order_update":
             try:
@@ -119,6 +131,40 @@ class Inbox:
         elif kind not in _ACK_TYPES:
             log.debug("FEED_IGNORED message type %.40r", kind)
         return None
+
+    def _fast_tick(self, msg: dict) -> Tick | None:
+        """A well-formed tick of a symbol seen before, read with the caches;
+        None for anything else (``parse_tick`` then reads it, or names what
+        is wrong with it)."""
+        sym, ex, data = msg.get("symbol"), msg.get("exchange"), msg.get("data")
+        if type(sym) is not str or type(ex) is not str or type(data) is not dict:
+            return None
+        key = self._keys.get((sym, ex))
+        if key is None:
+            return None
+        raw = data.get("ltp")
+        last = self._ltp.get(key)
+        if last is not None and type(raw) is type(last[0]) and raw == last[0]:
+            ltp = last[1]
+        else:
+            try:
+                ltp = parse_decimal(raw, "ltp", ctx="market_data.data")
+            except ValueError:
+                return None
+            if ltp <= 0:
+                return None
+            self._ltp[key] = (raw, ltp)
+        raw_ts = data.get("timestamp")
+        seen, ts = self._ts
+        if ts is None or type(raw_ts) is not type(seen) or raw_ts != seen:
+            if type(raw_ts) is not int:
+                return None  # absent, text, seconds as float: the full reading
+            try:
+                ts = epoch_to_ist(raw_ts, "timestamp", ctx="market_data.data")
+            except ValueError:
+                return None
+            self._ts = (raw_ts, ts)
+        return Tick(key, ltp, ts)
 
     def _is_news(self, u: OrderUpdate) -> bool:
         known = self._orders.get(u.order_id)

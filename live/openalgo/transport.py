@@ -187,8 +187,11 @@ class Transport:
 
     # --- calls --------------------------------------------------------------------
 
-    def post(self, endpoint: str, payload: Mapping[str, Any], kind: str) -> dict:
-        """One HTTP exchange, classified."""
+    def post(
+        self, endpoint: str, payload: Mapping[str, Any], kind: str, *, method: str = "POST"
+    ) -> dict:
+        """One HTTP exchange, classified. ``method="GET"`` sends the payload
+        as the query (OpenAlgo's ``instruments`` is its one GET endpoint)."""
         limiter = self.limiters.for_endpoint(endpoint)
         try:
             limiter.acquire()
@@ -202,7 +205,10 @@ class Transport:
         body = {"apikey": self._key.reveal(), **payload}
         url = f"{self.host}/api/v1/{endpoint}"
         try:
-            resp = self.session.post(url, json=body, timeout=(self.timeouts.connect, read))
+            if method == "GET":
+                resp = self.session.get(url, params=body, timeout=(self.timeouts.connect, read))
+            else:
+                resp = self.session.post(url, json=body, timeout=(self.timeouts.connect, read))
         except requests.ConnectTimeout:
             err = BrokerTimeout(f"{endpoint}: connect timeout after {self.timeouts.connect}s")
             err.request_sent = False
@@ -219,14 +225,16 @@ class Transport:
             raise _transient(f"{endpoint}: HTTP failure {type(e).__name__}", sent=True) from None
         return self._classify(endpoint, resp, kind)
 
-    def read(self, endpoint: str, payload: Mapping[str, Any] | None = None) -> dict:
+    def read(
+        self, endpoint: str, payload: Mapping[str, Any] | None = None, *, method: str = "POST"
+    ) -> dict:
         """A call with no side effect: retried on transient failure with
         bounded exponential backoff and jitter; a 429's retry_after is
         honoured by the class limiter, which the next attempt waits on."""
         payload = payload or {}
         for attempt in range(self.retry.attempts):
             try:
-                return self.post(endpoint, payload, Kind.READ)
+                return self.post(endpoint, payload, Kind.READ, method=method)
             except TransientBrokerError as e:
                 client_side = isinstance(e, RateLimited) and e.code is None
                 if client_side or attempt + 1 >= self.retry.attempts:

@@ -29,7 +29,8 @@ def test_the_fixture_is_schema_v1(tmp_path):
 def test_v1_file_is_upgraded_in_place(tmp_path):
     path = make_v1(tmp_path / "j.db")
     with Journal(path) as j:
-        assert SCHEMA_VERSION == 2 and j.schema_version() == 2
+        assert SCHEMA_VERSION == 3 and j.schema_version() == 3
+        assert j.plan(DAY) == {} and j.session_bars(DAY) == {}  # v3's tables are there
         assert j.integrity_check() == "ok"
         assert j.world() is None
         fills = {(f.order_id, f.cumulative_quantity): f for f in j.fills(include_unbound=True)}
@@ -84,8 +85,8 @@ def test_upgraded_file_carries_on(tmp_path):
         ]
         assert e2[1].id == 7  # AUTOINCREMENT carried over the rebuilt table
         assert j.claim_entry("NSE:SBIN", DAY, 2, at(10, 0)) == 6
-    with Journal(path) as j:  # reopening a v2 file changes nothing
-        assert j.schema_version() == 2 and len(j.fills(include_unbound=True)) == 7
+    with Journal(path) as j:  # reopening an upgraded file changes nothing
+        assert j.schema_version() == 3 and len(j.fills(include_unbound=True)) == 7
 
 
 def test_a_v1_file_that_cannot_be_upgraded_is_left_as_it_was(tmp_path):

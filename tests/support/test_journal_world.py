@@ -308,7 +308,7 @@ def test_v1_file_without_orders_today_is_adopted(tmp_path):
             f"journal {path}: recorded no broker world and holds no order for 2026-11-23; "
             "it now belongs to OpenAlgo account zerodha:AB1234 at http://127.0.0.1:5000"
         )
-        assert j.world() == ZERODHA and j.schema_version() == 2
+        assert j.world() == ZERODHA and j.schema_version() == 3
         assert len(j.orders()) == 3  # yesterday's history stays
     finally:
         j.close()
