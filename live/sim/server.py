@@ -144,7 +144,8 @@ class SimServer:
         )
         self._stall_until: datetime | None = None
         self._fired: dict[int, int] = {}  # id(fault) -> times fired
-        self.stats = {"ws_dropped": 0, "ws_stalled_messages": 0, "ws_connections": 0}
+        self.stats = {"ws_dropped": 0, "ws_stalled_messages": 0, "ws_connections": 0,
+                      "order_subscriptions": 0}  # fmt: skip
         self.rest = RestApi(sim)
 
     # --- lifecycle -----------------------------------------------------------------
@@ -494,6 +495,7 @@ class SimServer:
             return
         if action == "subscribe_orders":
             client.orders = True
+            self.stats["order_subscriptions"] += 1
             self._send(
                 client,
                 {

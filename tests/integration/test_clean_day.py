@@ -73,6 +73,7 @@ def test_clean_day_enters_protects_reenters_and_squares_off(session):
     assert exits_after, "something was still open at the cutoff and should be squared off"
     assert any(squareoff_gaps(s, k) for k in s.engine.states)  # judged in assert_safe
     assert_safe(s)
+    assert s.server.stats["order_subscriptions"] >= 1  # live: the order stream is followed
 
     # The summary the trader reads, and the fill-to-stop measurement.
     assert "Session summary" in s.output

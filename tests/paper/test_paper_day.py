@@ -152,6 +152,9 @@ def test_paper_day_trades_on_live_ticks_and_sends_no_order(paper_day):
     assert seen <= MARKET_DATA, seen
     assert {"symbol", "quotes"} <= seen
     assert upstream.engine.orders() == [] and upstream.engine.positions() == []
+    # Nor did it stream the account's own order updates to us: none subscribed.
+    assert s.server.stats["ws_connections"] >= 1
+    assert s.server.stats["order_subscriptions"] == 0
 
     # Own funds: the paper book opened with paper.funds and holds the day's P&L.
     realized = sum((v.realized_pnl for v in views.values()), Decimal(0))
