@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from live import interleave
 from live.logs import log_event
 
 __all__ = [
@@ -233,6 +234,7 @@ class PoolDispatcher(_Base):
         coalesce_after: float | None = 0.5,
         name: str = "dispatch",
         tick_handler: TickHandler | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"dispatch.workers: a whole number >= 1, got {workers!r}")
@@ -242,7 +244,10 @@ class PoolDispatcher(_Base):
             )
         super().__init__(tick_handler)
         self._lanes: dict[str, _Lane] = {k: _Lane(k) for k in keys}
-        self._cond = threading.Condition(threading.Lock())
+        # interleave.Lock: a plain threading.Lock in production; under the
+        # interleaving scheduler every acquire is a scheduling point.
+        self._cond = threading.Condition(interleave.Lock("dispatch"))
+        self._clock = clock
         self._ready: deque[_Lane] = deque()
         self._urgent_ready: deque[_Lane] = deque()
         self._workers_n = workers
@@ -270,7 +275,7 @@ class PoolDispatcher(_Base):
         lane = self._lanes.get(key)
         if lane is None:
             return False
-        item = (ltp, ts, time.perf_counter())
+        item = (ltp, ts, self._clock())
         with self._cond:
             lane.ticks.append(item)
             if not lane.running and not lane.in_ready:
@@ -297,9 +302,9 @@ class PoolDispatcher(_Base):
 
     # --- workers -----------------------------------------------------------------------
 
-    def _next_lane(self) -> _Lane | None:
+    def _next_lane(self, block: bool = True) -> _Lane | None:
         """Under the lock: a lane with work that no worker is running, urgent
-        lanes first; None when stopping."""
+        lanes first; None when stopping (or, not ``block``ing, when none)."""
         while True:
             if self._stopping:
                 return None
@@ -309,9 +314,11 @@ class PoolDispatcher(_Base):
             elif self._ready:
                 lane = self._ready.popleft()
                 lane.in_ready = False
-            else:
+            elif block:
                 self._cond.wait()
                 continue
+            else:
+                return None
             if lane.running or not (lane.urgent or lane.ticks):
                 continue  # another worker has it, or it was drained meanwhile
             lane.running = True
@@ -323,11 +330,11 @@ class PoolDispatcher(_Base):
         stale ticks; None when the lane is empty."""
         if lane.urgent:
             return lane.urgent.popleft()
-        if not lane.ticks:
-            return None
+        if not lane.ticks or self._urgent_ready:
+            return None  # another lane's fill goes before this lane's next tick
         item = lane.ticks.popleft()
         if self.coalesce_after is not None and lane.ticks:
-            if time.perf_counter() - item[2] > self.coalesce_after:
+            if self._clock() - item[2] > self.coalesce_after:
                 dropped = len(lane.ticks)
                 latest = lane.ticks.pop()
                 lane.ticks.clear()
@@ -342,47 +349,63 @@ class PoolDispatcher(_Base):
         return item
 
     def _work(self) -> None:
-        handler = self._tick_handler
-        samples = self.decision_samples
-        perf = time.perf_counter
         while True:
             with self._cond:
                 lane = self._next_lane()
             if lane is None:
                 return
-            key = lane.key
-            handled = failed = ticks = 0
-            for _ in range(_BATCH):
-                with self._cond:
-                    item = self._take(lane)
-                if item is None:
-                    break
-                if type(item) is tuple:
-                    try:
-                        handler(key, item[0], item[1])
-                        ok = True
-                    except Exception as exc:  # noqa: BLE001 - a bad tick must not stop the symbol
-                        ok = _failed(key, exc)
-                    samples.append(perf() - item[2])
-                    ticks += 1
-                else:
-                    ok = self._run(key, item)
-                handled += 1
-                failed += 0 if ok else 1
+            self._run_lane(lane)
+
+    def step(self) -> bool:
+        """One worker's turn on the calling thread, without waiting: run a
+        batch of the next ready lane; False when no lane was ready. (Tests
+        drive the pool with it, under the interleaving scheduler.)"""
+        with self._cond:
+            lane = self._next_lane(block=False)
+        if lane is None:
+            return False
+        self._run_lane(lane)
+        return True
+
+    def _run_lane(self, lane: _Lane) -> None:
+        """Up to ``_BATCH`` of the lane's events, in its order (urgent
+        first), then hand the lane back."""
+        handler = self._tick_handler
+        samples = self.decision_samples
+        perf = self._clock
+        key = lane.key
+        handled = failed = ticks = 0
+        for _ in range(_BATCH):
             with self._cond:
-                lane.running = False
-                self._busy -= 1
-                if lane.urgent and not lane.in_urgent:
-                    lane.in_urgent = True
-                    self._urgent_ready.append(lane)
-                    self._cond.notify()
-                elif lane.ticks and not lane.in_ready and not lane.in_urgent:
-                    lane.in_ready = True
-                    self._ready.append(lane)
-                    self._cond.notify()
-                elif not (self._ready or self._urgent_ready or self._busy):
-                    self._cond.notify_all()  # drain() waiters
-            self._counted(handled, failed, ticks)
+                item = self._take(lane)
+            if item is None:
+                break
+            if type(item) is tuple:
+                try:
+                    handler(key, item[0], item[1])
+                    ok = True
+                except Exception as exc:  # noqa: BLE001 - a bad tick must not stop the symbol
+                    ok = _failed(key, exc)
+                samples.append(perf() - item[2])
+                ticks += 1
+            else:
+                ok = self._run(key, item)
+            handled += 1
+            failed += 0 if ok else 1
+        with self._cond:
+            lane.running = False
+            self._busy -= 1
+            if lane.urgent and not lane.in_urgent:
+                lane.in_urgent = True
+                self._urgent_ready.append(lane)
+                self._cond.notify()
+            elif lane.ticks and not lane.in_ready and not lane.in_urgent:
+                lane.in_ready = True
+                self._ready.append(lane)
+                self._cond.notify()
+            elif not (self._ready or self._urgent_ready or self._busy):
+                self._cond.notify_all()  # drain() waiters
+        self._counted(handled, failed, ticks)
 
     # --- control -----------------------------------------------------------------------
 
@@ -415,12 +438,12 @@ class PoolDispatcher(_Base):
         if ln is None:
             return LaneDepth(0, 0.0)
         with self._cond:
-            age = time.perf_counter() - ln.ticks[0][2] if ln.ticks else 0.0
+            age = self._clock() - ln.ticks[0][2] if ln.ticks else 0.0
             return LaneDepth(len(ln.ticks) + len(ln.urgent), age)
 
     def depths(self) -> dict[str, LaneDepth]:
         """Lanes with something queued: depth and the oldest tick's age."""
-        now = time.perf_counter()
+        now = self._clock()
         out = {}
         with self._cond:
             for key, ln in self._lanes.items():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from live.broker import Position, TransientBrokerError
 from live.clock import ManualClock
 from live.dispatch import SymbolDispatcher
@@ -133,3 +135,51 @@ def test_poller_thread_runs_and_stops():
     assert cycles.acquire(timeout=5) and cycles.acquire(timeout=5)
     poller.stop()
     assert not poller._thread.is_alive()
+
+
+def test_pool_a_stuck_symbol_blocks_others_only_beyond_the_pool_size():
+    """Two workers: A's broker call stuck, B's events still run; a third
+    symbol waits only once both workers are stuck."""
+    from live.dispatch import PoolDispatcher
+
+    d = PoolDispatcher(["NSE:A", "NSE:B"], workers=2)
+    d.start()
+    stuck, release, seen_b = threading.Event(), threading.Event(), threading.Event()
+    d.submit("NSE:A", lambda: (stuck.set(), release.wait(5)))
+    assert stuck.wait(5)
+    d.submit("NSE:B", seen_b.set)
+    assert seen_b.wait(5), "B waited on A's call"
+    release.set()
+    assert d.drain(5)
+    d.submit("NSE:A", lambda: 1 / 0)  # a failing handler is counted, the worker lives
+    assert d.drain(5)
+    assert d.stats().failed == 1
+    assert not d.submit("NSE:C", lambda: None)
+    d.stop()
+
+
+def test_pool_coalesces_stale_ticks_to_the_latest_and_counts_them():
+    from live.dispatch import PoolDispatcher
+
+    now = [0.0]
+    seen = []
+    d = PoolDispatcher(["NSE:A", "NSE:B"], workers=1, coalesce_after=0.5,
+                       tick_handler=lambda k, p, ts: seen.append((k, p)), clock=lambda: now[0])  # fmt: skip
+    for i in range(5):
+        d.submit_tick("NSE:A", D(100 + i), T0)
+    d.submit_tick("NSE:B", D(200), T0)
+    assert d.depth("NSE:A").depth == 5
+    now[0] = 0.4
+    assert d.depth("NSE:A").tick_age == pytest.approx(0.4)
+    now[0] = 1.0  # every queued tick is older than 0.5 s
+    while d.step():
+        pass
+    assert seen == [("NSE:A", D(104)), ("NSE:B", D(200))]  # only the latest price of A
+    st = d.stats()
+    assert st.coalesced == 4 and st.ticks == 2 and st.queued == 0
+    now[0] = 1.1  # fresh ticks are all handled, in order
+    d.submit_tick("NSE:A", D(105), T0)
+    d.submit_tick("NSE:A", D(106), T0)
+    while d.step():
+        pass
+    assert seen[-2:] == [("NSE:A", D(105)), ("NSE:A", D(106))]
