@@ -1,15 +1,3 @@
-from __future__ import annotations
+"""The logging tests' fixture: no secrets, handlers or log clock leak between tests."""
 
-import pytest
-
-from live import logs
-
-
-@pytest.fixture(autouse=True)
-def _clean_logging():
-    logs.clear_secrets()
-    logs.set_clock(None)
-    yield
-    logs.teardown_logging()
-    logs.clear_secrets()
-    logs.set_clock(None)
+from tests.support.conftest import _clean_logging  # noqa: F401 - an autouse fixture
