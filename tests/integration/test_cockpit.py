@@ -123,14 +123,17 @@ def wait_for(cond, proc: subprocess.Popen, wall: float = 40.0):
 
 
 def holding_with_entry_working(world: World, data: Path):
-    """A moment the status shows SBIN held with its stop, and agrees with
-    the broker's book on every symbol (positions and working order ids)."""
+    """A moment the status shows SBIN held with its stop while another
+    symbol's entry works, and agrees with the broker's book on every symbol
+    (positions and working order ids)."""
     snap = status(data)
     if not snap or snap.get("state") != "running":
         return None
     rows = {r["symbol"]: r for r in snap["symbols"]}
     sbin = rows["NSE:SBIN"]
     if not sbin["position_qty"] or not sbin["working_orders"]:
+        return None
+    if not [w for r in snap["symbols"] for w in r["working_orders"] if w["role"] == "entry"]:
         return None
     return snap if snapshot_book(snap) == world.book() else None
 
@@ -180,8 +183,13 @@ def test_sigterm_mid_day_leaves_positions_protected_and_no_entry(world, tmp_path
     try:
         snap = wait_for(lambda: holding_with_entry_working(world, data), proc)
         assert snap["symbols"][0]["symbol"] == "NSE:SBIN"
+        entries = [w["order_id"] for r in snap["symbols"] for w in r["working_orders"]
+                   if w["role"] == "entry"]  # fmt: skip
         proc.send_signal(signal.SIGTERM)
         out = check_stopped(world, proc, data, flat=False)
+        # The entries working at the signal were cancelled, not left to fill.
+        by_id = {o.order_id: o for o in world.sim.truth.orders()}
+        assert entries and all(by_id[e].status.value == "cancelled" for e in entries), entries
     finally:
         if proc.poll() is None:
             proc.kill()
