@@ -55,10 +55,21 @@ class Connection:
     sim: object | None = None
 
 
+COMMANDS = """\
+other commands (each with --help):
+  python live_8020.py status [--watch] [--json]   positions, orders and P&L, live or after the run
+  python live_8020.py report [--date YYYY-MM-DD]  data_dir/reports/<date>/ from the journal
+  python -m live.logs tail [--level WARNING]      the JSON-lines log, readable
+
+Ctrl-C or SIGTERM stops cleanly (entries cancelled, positions left to their
+stop-loss or, with --flatten-on-exit, closed); a second Ctrl-C exits at once."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="python live_8020.py",
         description=DESCRIPTION,
+        epilog=COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument(

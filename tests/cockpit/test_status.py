@@ -122,3 +122,23 @@ def test_watch_stops_when_asked(tmp_path):
     stop.set()
     assert show(tmp_path, watch=True, out=out, stop=stop) == 0
     assert "live8020 stopped" in out.getvalue()
+
+
+class NoCalls:
+    """A broker that must not be called (the snapshot reads our state only)."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the status snapshot called the broker: {name}")
+
+
+def test_the_snapshot_never_calls_the_broker_and_leaves_no_lock_held():
+    engine, sim, _ = sim_engine(MIX, seed=11)
+    assert step_until(engine, sim, _holding(engine))
+    for ex in engine.states.values():
+        ex.broker = NoCalls()
+    engine.broker = NoCalls()
+    snap = take_snapshot(engine, state="running")
+    assert len(snap["symbols"]) == 3
+    for ex in engine.states.values():
+        assert ex.lock.acquire(blocking=False)
+        ex.lock.release()
