@@ -62,6 +62,14 @@ def broker_pnl(w: BrokerWorld, sym: str, *, strategy: str | None = None) -> Deci
     )  # fmt: skip
 
 
+def logged_fills(w: BrokerWorld, key: str) -> int:
+    return sum(e["qty"] for e in w.log.events("FILL", key))
+
+
+def traded(w: BrokerWorld, sym: str) -> int:
+    return sum(t.quantity for t in w.truth.trades(sym))
+
+
 @pytest.mark.timeout(90)
 def test_trader_flattens_by_hand_the_engine_takes_its_stop_off(world, tmp_path):
     """Case 3: flattened at the terminal with the engine's stop working.
@@ -119,6 +127,10 @@ def test_same_day_restart_after_the_day_is_done_places_nothing(world, tmp_path):
     assert w.truth.net_position("INFY") == 0 and not w.truth.working_orders("INFY")
     assert again.engine.risk.snapshot().realized_pnl == pnl == broker_pnl(w, "INFY")
     assert len(w.log.events("POSITION_MISMATCH")) + len(w.log.events("POSITION_FOREIGN")) <= 1
+    # The restart re-applied the day's fills from the journal: logged as
+    # FILL_KNOWN, so the log's FILL lines sum to the broker's trades once.
+    assert logged_fills(w, "NSE:INFY") == traded(w, "INFY")
+    assert w.log.events("FILL_KNOWN", "NSE:INFY")
 
 
 @pytest.mark.timeout(120)
@@ -140,6 +152,9 @@ def test_a_stop_filled_while_down_counts_toward_the_loss_limit(world, tmp_path):
     again.run_to_close()
     entries = [o for o in engine_orders(w, "INFY") if not o.is_exit]
     assert len(entries) == 1, f"re-entered past the loss limit: {entries}"
+    # The entry's fill was known (FILL_KNOWN); the stop's, learnt at the
+    # restart, is a new FILL: each of the broker's trades logged once.
+    assert logged_fills(w, "NSE:INFY") == traded(w, "INFY")
 
 
 @pytest.mark.timeout(90)
