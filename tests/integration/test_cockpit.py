@@ -27,7 +27,7 @@ import yaml
 from live.broker import Action
 from live.clock import ReplayClock
 from live.sim import FaultPlan, SimServer, Simulator
-from live.sim.faults import Latency
+from live.sim.faults import HttpError, Latency
 from tests.integration.harness import API_KEY, at, build_day
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,3 +271,24 @@ def test_a_second_sigint_exits_130_at_once(tmp_path):
     assert "SIGINT again: exiting now" in err, (line, err)
     assert "NSE:SBIN: position 10; may be working: stop SELL 10 @" in err
     assert os.path.exists(data / "status.json")
+
+
+@pytest.mark.timeout(120)
+def test_a_stand_down_the_broker_will_not_confirm_exits_143(tmp_path):
+    # Every cancel fails at this broker: the stop cannot be taken off, so
+    # the flatten cannot close the position.
+    w = World(FaultPlan(faults=(HttpError(endpoint="cancelorder", status=500, probability=1.0),)))
+    data = tmp_path / "data"
+    proc = start_engine(w.config(data, shutdown={"timeout_seconds": 2}), "--flatten-on-exit")
+    try:
+        wait_for(lambda: holding_with_entry_working(w, data), proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        w.close()
+    assert proc.returncode == 143, out + err[-2000:]
+    assert "The stop did NOT finish" in out, out
+    assert "NSE:SBIN: long 10, protected by stop-loss 10 @" in out  # what is left, and where
+    assert "Session summary" in out
