@@ -24,6 +24,7 @@ import cProfile
 import json
 import logging
 import pstats
+import random
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -57,15 +58,23 @@ def build(n: int, kind: str) -> tuple[Engine, Feed]:
 
 
 def messages(n: int, count: int) -> list[str]:
-    """The simulator's LTP text (live.sim.ticktext): a few prices per symbol."""
+    """The simulator's LTP text (live.sim.ticktext) as its synthetic market
+    sends it: symbols ticked in steps of ~n/50 sharing one timestamp, each
+    price a random walk on the tick grid (unchanged 40% of the time)."""
+    rnd = random.Random(1)
     out = []
     ms = int(NOW.timestamp() * 1000)
+    group = max(1, n // 50)
+    k = [10_000] * n  # price in ticks of 0.05
     for i in range(count):
-        sym = f"SYM{i % n + 1:04d}"
-        ltp = 500 + (i // n % 7) * 0.05
-        out.append('{"type": "market_data", "symbol": "' + sym + '", "exchange": "NSE", '
-                   '"mode": 1, "data": {"ltp": ' + repr(ltp) + ', "timestamp": '
-                   + str(ms + i) + ', "ltt": ' + str(ms + i) + "}}")  # fmt: skip
+        s = i % n
+        r = rnd.random()
+        k[s] += 0 if r >= 0.6 else (1 if r < 0.3 else -1)
+        step_ms = ms + 20 * (i // group)
+        ltp = repr(float(k[s] * 5) / 100)
+        out.append('{"type": "market_data", "symbol": "SYM' + f"{s + 1:04d}" + '", '
+                   '"exchange": "NSE", "mode": 1, "data": {"ltp": ' + ltp + ', "timestamp": '
+                   + str(step_ms) + ', "ltt": ' + str(step_ms) + "}}")  # fmt: skip
     return out
 
 

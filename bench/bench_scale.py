@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -222,8 +223,10 @@ def run_one(n: int, kind: str, args: argparse.Namespace, work: Path) -> dict:
         sleep_until(w0)
         os.kill(engine.pid, signal.SIGUSR1)
         a, gen_a, wa = proc(engine.pid), market.sim.ticks_applied, time.time()
+        sim_a = proc(os.getpid())["cpu"]
         time.sleep(args.seconds)
         b, gen_b, wb = proc(engine.pid), market.sim.ticks_applied, time.time()
+        sim_b = proc(os.getpid())["cpu"]
         os.kill(engine.pid, signal.SIGUSR2)
         deadline = time.time() + 10
         while not stats.exists() and time.time() < deadline:
@@ -239,6 +242,7 @@ def run_one(n: int, kind: str, args: argparse.Namespace, work: Path) -> dict:
             received=(now.get("feed_ticks", 0) - mk.get("feed_ticks", 0)) / span,
             handled=handled / span,
             cpu_pct=100 * cpu / span,
+            sim_cpu_pct=100 * (sim_b - sim_a) / span,
             us_per_tick=1e6 * cpu / handled if handled else None,
             rss_mb=b["rss_mb"],
             threads=b["threads"],
@@ -284,6 +288,7 @@ COLUMNS = (
     ("recv/s", lambda r: fmt(r["received"], ".0f")),
     ("handled/s", lambda r: fmt(r["handled"], ".0f")),
     ("CPU%", lambda r: fmt(r["cpu_pct"])),
+    ("sim CPU%", lambda r: fmt(r["sim_cpu_pct"], ".0f")),
     ("µs/tick", lambda r: fmt(r["us_per_tick"], ".0f")),
     ("RSS MB", lambda r: fmt(r["rss_mb"], ".0f")),
     ("thr", lambda r: str(r["threads"])),
@@ -375,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lead", type=float, default=None, help="wall s before the open to start")
     ap.add_argument("--no-restart", action="store_true")
     args = ap.parse_args(argv)
+    # A killed engine's sockets make aiohttp log tracebacks: not news here.
+    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         for n in args.symbols:

@@ -99,6 +99,7 @@ class _Base:
         def run() -> None:
             handler(key, ltp, ts)
             self.decision_samples.append(time.perf_counter() - t0)
+            self._counted(0, 0, 1)
 
         return self.submit(key, run)
 

@@ -14,6 +14,8 @@ call.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -92,6 +94,8 @@ class Engine:
         self.dispatcher = None  # live.dispatch, made by prepare()
         self.poller: Poller | None = None
         self._checked: dict[str, float] = {}  # order id -> wall time of the last quick check
+        self._checks: queue.Queue = queue.Queue()  # (key, order id) for the checker thread
+        self._checker: threading.Thread | None = None
         self.ticks_seen = 0
         self.ticks_dropped = 0  # stamped too far from the engine's clock
         self.updates_seen = 0
@@ -354,7 +358,28 @@ class Engine:
             now = time.monotonic()
             if now - self._checked.get(order_id, 0.0) >= 0.5:
                 self._checked[order_id] = now
-                self.poller.check_order(state.symbol, order_id)
+                # Asked on the checker's thread: a status call (50/s for the
+                # whole account) must never hold a dispatcher worker, or a
+                # burst of crossed triggers stalls every symbol's ticks.
+                if self._checker is not None:
+                    self._checks.put((state.symbol, order_id))
+                else:  # driven without start() (in-process runs): at once
+                    self.poller.check_order(state.symbol, order_id)
+
+    def _check_orders(self) -> None:
+        """The quick-check thread: one order's status at a time, as the
+        ticks asked for them; updates go to the executor as the poller's do."""
+        while True:
+            item = self._checks.get()
+            if item is None:
+                return
+            poller = self.poller
+            if poller is not None:
+                try:
+                    poller.check_order(*item)
+                except Exception as exc:  # noqa: BLE001 - a failed check waits for the next poll
+                    log_event("STATUS_FAILED", symbol=item[0], level=logging.WARNING,
+                              order_id=item[1], error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -362,8 +387,13 @@ class Engine:
         assert self.dispatcher is not None and self.poller is not None, "call prepare() first"
         self.dispatcher.start()
         self.poller.start()
+        self._checker = threading.Thread(target=self._check_orders, name="checker", daemon=True)
+        self._checker.start()
 
     def stop(self) -> None:
+        if self._checker is not None:
+            self._checks.put(None)
+            self._checker.join(5)
         if self.poller is not None:
             self.poller.stop()
         if self.dispatcher is not None:

@@ -36,6 +36,7 @@ from live.broker import (
     OrderUpdate,
     Position,
     Quote,
+    RateLimited,
     TransientBrokerError,
 )
 from live.clock import Clock, WallClock
@@ -125,6 +126,8 @@ class OpenAlgoBroker:
         )
         self._lock = threading.Lock()  # the tick caches; never held during I/O
         self._margin_unsupported = False
+        self._margin_rates: dict[tuple, Decimal] = {}  # (key, product) -> margin per rupee
+        self._margin_skipped = 0  # margin asks skipped for want of a free read slot
         self._ticks: dict[str, Decimal] = {}
         self._tick_overrides: dict[str, Decimal] = {}
         for key, tick in (tick_sizes or {}).items():
@@ -505,9 +508,25 @@ class OpenAlgoBroker:
         (then the configured rate is used; asked once, not on every entry)."""
         if self._margin_unsupported:
             return None
+        value_of = (request.trigger_price or request.price or Decimal(0)) * request.quantity
+        rate_key = (request.key.upper(), request.product)
+        with self._lock:
+            rate = self._margin_rates.get(rate_key)
+        if rate is not None and value_of > 0:
+            # The symbol's margin rate is known from an earlier answer today:
+            # at scale (every symbol entering at once) one call per symbol,
+            # not per order, within the 50/s shared by all reads.
+            return (rate * value_of).quantize(Decimal("0.01"))
         row = {k: v for k, v in self._order_payload(request).items() if k != "strategy"}
         try:
-            data = self.transport.read("margin", {"positions": [row]}).get("data") or {}
+            # Never wait for a slot: an entry would stall behind a burst of
+            # other symbols' reads; the caller falls back to the configured rate.
+            reply = self.transport.read("margin", {"positions": [row]}, wait=False)
+            data = reply.get("data") or {}
+        except RateLimited:
+            with self._lock:
+                self._margin_skipped += 1
+            return None
         except (InvalidRequest, OrderRejected) as e:
             if getattr(e, "code", None) in (404, 405, 501):
                 self._margin_unsupported = True
@@ -517,7 +536,12 @@ class OpenAlgoBroker:
             margin = parse_decimal(value, "total_margin_required", ctx="margin.data")
         except ValueError:
             return None
-        return margin if margin > 0 else None
+        if margin <= 0:
+            return None
+        if value_of > 0:
+            with self._lock:
+                self._margin_rates[rate_key] = margin / value_of
+        return margin
 
     def world(self) -> World:
         """Which broker world this host is (``ping``): a journal written

@@ -278,7 +278,12 @@ class Feed:
                 pass
 
     def _session(self) -> None:
-        ws = websocket.create_connection(self.url, timeout=self.connect_timeout)
+        # skip_utf8_validation: websocket-client's pure-Python check of every
+        # text frame cost more than the rest of the read; a frame that is not
+        # UTF-8 still cannot pass json.loads and is dropped as malformed.
+        ws = websocket.create_connection(
+            self.url, timeout=self.connect_timeout, skip_utf8_validation=True
+        )
         self._ws = ws
         ws.settimeout(self.poll_interval)
         self._authenticate()

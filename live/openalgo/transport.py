@@ -188,13 +188,24 @@ class Transport:
     # --- calls --------------------------------------------------------------------
 
     def post(
-        self, endpoint: str, payload: Mapping[str, Any], kind: str, *, method: str = "POST"
+        self,
+        endpoint: str,
+        payload: Mapping[str, Any],
+        kind: str,
+        *,
+        method: str = "POST",
+        wait: bool = True,
     ) -> dict:
         """One HTTP exchange, classified. ``method="GET"`` sends the payload
-        as the query (OpenAlgo's ``instruments`` is its one GET endpoint)."""
+        as the query (OpenAlgo's ``instruments`` is its one GET endpoint).
+        ``wait=False``: no free slot in the class's window now raises a
+        client-side RateLimited at once instead of waiting for one."""
         limiter = self.limiters.for_endpoint(endpoint)
         try:
-            limiter.acquire()
+            if wait:
+                limiter.acquire()
+            elif (left := limiter.try_acquire()) > 0:
+                raise RateLimitExceeded(limiter.name, left)
         except RateLimitExceeded as e:
             err = RateLimited(f"{endpoint}: client-side {e}", retry_after=e.wait, code=None)
             err.request_sent = False
@@ -226,7 +237,12 @@ class Transport:
         return self._classify(endpoint, resp, kind)
 
     def read(
-        self, endpoint: str, payload: Mapping[str, Any] | None = None, *, method: str = "POST"
+        self,
+        endpoint: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        method: str = "POST",
+        wait: bool = True,
     ) -> dict:
         """A call with no side effect: retried on transient failure with
         bounded exponential backoff and jitter; a 429's retry_after is
@@ -234,7 +250,7 @@ class Transport:
         payload = payload or {}
         for attempt in range(self.retry.attempts):
             try:
-                return self.post(endpoint, payload, Kind.READ, method=method)
+                return self.post(endpoint, payload, Kind.READ, method=method, wait=wait)
             except TransientBrokerError as e:
                 client_side = isinstance(e, RateLimited) and e.code is None
                 if client_side or attempt + 1 >= self.retry.attempts:

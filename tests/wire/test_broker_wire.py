@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 from datetime import UTC
 from decimal import Decimal
 
@@ -510,3 +511,25 @@ def test_bad_constructor_arguments():
         Timeouts(read=0)
     with pytest.raises(ValueError, match="lookups"):
         AmbiguityPolicy(lookups=0)
+
+
+def test_margin_is_asked_once_per_symbol_and_never_waits_for_a_read_slot(stub, fake_time):
+    """At scale every symbol enters at once: one margin call per symbol (its
+    rate is reused for the other side and later entries), and no call at
+    all when the read window is full (the caller uses the configured rate)
+    - an entry never queues behind other symbols' reads."""
+    from live.ratelimit import RateLimits
+
+    stub.replies["margin"] = (200, {"status": "success", "data": {"total_margin_required": 1023.9}})
+    b = make_broker(stub.url, fake_time, rate_limits=RateLimits(other=3))
+    try:
+        assert b.margin(SL_SELL) == Decimal("1023.9")  # 10 x 511.95 at 20%
+        bigger = replace(SL_SELL, action=Action.BUY, quantity=20, trigger_price=Decimal("520"))
+        assert b.margin(bigger) == Decimal("2080.00")
+        assert len(stub.calls("margin")) == 1
+        other = replace(SL_SELL, symbol="INFY")
+        b.funds(), b.funds()  # the read window (3, 2 usable) is now full
+        assert b.margin(other) is None and fake_time.sleeps == []
+        assert len(stub.calls("margin")) == 1
+    finally:
+        b.close()
