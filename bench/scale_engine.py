@@ -29,7 +29,7 @@ _engine: list[Engine] = []
 _mark: dict = {}
 
 
-def _pct(xs: list[float], p: float) -> float | None:
+def pct(xs: list[float], p: float) -> float | None:
     if not xs:
         return None
     xs = sorted(xs)
@@ -64,8 +64,8 @@ def _dump(path: str) -> None:
         "now": _counters(e),
         "decision_ms": {
             "n": len(samples),
-            "p50": _pct(samples, 50),
-            "p99": _pct(samples, 99),
+            "p50": pct(samples, 50),
+            "p99": pct(samples, 99),
             "max": max(samples, default=None),
             "mean": sum(samples) / len(samples) if samples else None,
         },

@@ -279,10 +279,8 @@ class PoolDispatcher(_Base):
         item = (ltp, ts, self._clock())
         with self._cond:
             lane.ticks.append(item)
-            if not lane.running and not lane.in_ready:
-                lane.in_ready = True
-                self._ready.append(lane)
-                self._cond.notify()
+            if not lane.running:
+                self._schedule(lane, urgent=False)
         return True
 
     def submit(self, key: str, fn: Callable[[], None], *, urgent: bool = True) -> bool:
@@ -295,11 +293,22 @@ class PoolDispatcher(_Base):
             return False
         with self._cond:
             lane.urgent.append(fn)
-            if not lane.running and not lane.in_urgent:
+            if not lane.running:
+                self._schedule(lane, urgent=True)
+        return True
+
+    def _schedule(self, lane: _Lane, *, urgent: bool) -> None:
+        """Under the lock: put a lane no worker runs where workers look,
+        once (a lane already queued as urgent is not queued for ticks)."""
+        if urgent:
+            if not lane.in_urgent:
                 lane.in_urgent = True
                 self._urgent_ready.append(lane)
                 self._cond.notify()
-        return True
+        elif not lane.in_ready and not lane.in_urgent:
+            lane.in_ready = True
+            self._ready.append(lane)
+            self._cond.notify()
 
     # --- workers -----------------------------------------------------------------------
 
@@ -396,14 +405,8 @@ class PoolDispatcher(_Base):
         with self._cond:
             lane.running = False
             self._busy -= 1
-            if lane.urgent and not lane.in_urgent:
-                lane.in_urgent = True
-                self._urgent_ready.append(lane)
-                self._cond.notify()
-            elif lane.ticks and not lane.in_ready and not lane.in_urgent:
-                lane.in_ready = True
-                self._ready.append(lane)
-                self._cond.notify()
+            if lane.urgent or lane.ticks:
+                self._schedule(lane, urgent=bool(lane.urgent))
             elif not (self._ready or self._urgent_ready or self._busy):
                 self._cond.notify_all()  # drain() waiters
         self._counted(handled, failed, ticks)

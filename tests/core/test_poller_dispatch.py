@@ -8,7 +8,7 @@ import pytest
 
 from live.broker import Position, TransientBrokerError
 from live.clock import ManualClock
-from live.dispatch import SymbolDispatcher
+from live.dispatch import PoolDispatcher, SymbolDispatcher
 from live.execution import Phase
 from live.ledger import BuyingPowerLedger
 from live.poller import Poller
@@ -100,9 +100,12 @@ def test_funds_refresh_uses_the_epoch_read_before_the_call():
     assert ledger.available() == D("900") and ledger.snapshot().reservations == ()
 
 
-def test_dispatcher_keeps_symbols_independent():
-    """A broker call stuck on one symbol's worker never delays another's tick."""
-    d = SymbolDispatcher(["NSE:A", "NSE:B"])
+@pytest.mark.parametrize("make", [SymbolDispatcher, lambda keys: PoolDispatcher(keys, workers=2)],
+                         ids=["thread-per-symbol", "pool of 2"])  # fmt: skip
+def test_dispatcher_keeps_symbols_independent(make):
+    """A broker call stuck on one symbol's worker never delays another's
+    tick (in the pool: while a worker is free)."""
+    d = make(["NSE:A", "NSE:B"])
     d.start()
     stuck = threading.Event()
     release = threading.Event()
@@ -137,30 +140,7 @@ def test_poller_thread_runs_and_stops():
     assert not poller._thread.is_alive()
 
 
-def test_pool_a_stuck_symbol_blocks_others_only_beyond_the_pool_size():
-    """Two workers: A's broker call stuck, B's events still run; a third
-    symbol waits only once both workers are stuck."""
-    from live.dispatch import PoolDispatcher
-
-    d = PoolDispatcher(["NSE:A", "NSE:B"], workers=2)
-    d.start()
-    stuck, release, seen_b = threading.Event(), threading.Event(), threading.Event()
-    d.submit("NSE:A", lambda: (stuck.set(), release.wait(5)))
-    assert stuck.wait(5)
-    d.submit("NSE:B", seen_b.set)
-    assert seen_b.wait(5), "B waited on A's call"
-    release.set()
-    assert d.drain(5)
-    d.submit("NSE:A", lambda: 1 / 0)  # a failing handler is counted, the worker lives
-    assert d.drain(5)
-    assert d.stats().failed == 1
-    assert not d.submit("NSE:C", lambda: None)
-    d.stop()
-
-
 def test_pool_coalesces_stale_ticks_to_the_latest_and_counts_them():
-    from live.dispatch import PoolDispatcher
-
     now = [0.0]
     seen = []
     d = PoolDispatcher(["NSE:A", "NSE:B"], workers=1, coalesce_after=0.5,
