@@ -204,8 +204,9 @@ class Engine:
         decision (the 80-20's stop sits under the day's real low, the ORB
         measures the whole range). After a restart the same day the bars
         come from the journal (the first start's warm-up plus the engine's
-        own ticks, journaled each poll cycle): no call at all; minutes the
-        engine was down for are missing from them. Otherwise one history
+        own ticks, journaled each poll cycle), and the day's high and low
+        from one ``multiquotes`` call for all symbols cover the minutes the
+        engine was down for. Otherwise one history
         call per traded symbol, journaled; a symbol whose history cannot be
         read starts cold, logged."""
         now = self.clock.now()
@@ -217,6 +218,7 @@ class Engine:
         if not stored and fetch is None:
             return 0
         warmed, fetched = 0, []
+        gaps = self._day_ranges() if stored else {}
         for key, state in self.states.items():
             if stored:
                 bars = stored.get(key, [])
@@ -234,13 +236,33 @@ class Engine:
                 if opened <= b.minute < now:
                     ticks += [Tick(key, b.open, b.minute), Tick(key, b.high, b.minute),
                               Tick(key, b.low, b.minute), Tick(key, b.close, b.minute)]  # fmt: skip
+            if key in gaps:
+                # The day's extremes, which may have been made while the
+                # engine was down, stamped inside the gap (just before now).
+                high, low = gaps[key]
+                gap_ts = max(opened, now - timedelta(seconds=1))
+                ticks += [Tick(key, high, gap_ts), Tick(key, low, gap_ts)]
             state.warm_up(ticks)
             warmed += 1
         if fetched and self.journal is not None:
             self.journal.record_bars(today, fetched)
         log_event("WARMED_UP", symbols=warmed, since=opened, until=now,
-                  source="journal" if stored else "history")  # fmt: skip
+                  source="journal" if stored else "history", day_ranges=len(gaps))  # fmt: skip
         return warmed
+
+    def _day_ranges(self) -> dict:
+        """Today's high and low per symbol from one ``multiquotes`` call:
+        the journal's minute bars stop where the engine went down, and a
+        stop placed from them alone could sit above a low made meanwhile."""
+        ask = getattr(self.broker, "day_ranges", None)
+        if ask is None:
+            return {}
+        try:
+            return ask(list(self.states))
+        except BrokerError as exc:
+            log_event("WARM_UP_GAP", level=logging.WARNING, error=str(exc),
+                      effect="minutes the engine was down for are unknown to the strategies")  # fmt: skip
+            return {}
 
     def recover(self, today: date) -> int:
         """After a restart (P8): broker truth first. Intents whose order id

@@ -38,6 +38,7 @@ from live.broker import (
     Quote,
     RateLimited,
     TransientBrokerError,
+    split_key,
 )
 from live.clock import Clock, WallClock
 from live.journal import World
@@ -315,6 +316,36 @@ class OpenAlgoBroker:
                 extra[k] = _convert(parse_decimal, d.get(k), k, ctx="quotes.data")
         return Quote(symbol=symbol, exchange=exchange, ltp=ltp, extra=extra)
 
+    def day_ranges(self, keys: Iterable[str]) -> dict[str, tuple[Decimal, Decimal]]:
+        """Today's high and low so far for every ``EXCHANGE:SYMBOL``, in one
+        ``multiquotes`` call. A symbol the reply leaves out or garbles is
+        simply absent (counted in ``rows_skipped``)."""
+        pairs = [split_key(k) for k in keys]
+        if not pairs:
+            return {}
+        reply = self.transport.read(
+            "multiquotes", {"symbols": [{"symbol": s, "exchange": e} for s, e in pairs]}
+        )
+        results = reply.get("results", (reply.get("data") or {}).get("results"))
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        for i, row in enumerate(_as_list(results or [], "multiquotes.results")):
+            ctx = f"multiquotes.results[{i}]"
+            try:
+                if not isinstance(row, Mapping) or not isinstance(row.get("data"), Mapping):
+                    raise ValueError(f"{ctx}: no data ({_show_error(row)})")
+                d = row["data"]
+                key = f"{str(row.get('exchange', '')).upper()}:{str(row.get('symbol', '')).upper()}"
+                high = parse_decimal(d.get("high"), "high", ctx=f"{ctx}.data")
+                low = parse_decimal(d.get("low"), "low", ctx=f"{ctx}.data")
+                if not 0 < low <= high:
+                    raise ValueError(f"{ctx}.data: low {low} and high {high} are not a range")
+            except ValueError as e:
+                self.transport.count("rows_skipped")
+                log.warning("ROW_SKIPPED %s", e)
+                continue
+            out[key] = (high, low)
+        return out
+
     def _history(self, symbol: str, exchange: str, interval: str, start: date, end: date) -> list:
         if start > end:
             raise ValueError(f"start: {start} is after end {end}")
@@ -579,6 +610,11 @@ def _order_id(order_id: Any) -> str:
     if not s:
         raise ValueError("order_id: empty; pass the broker's order id")
     return s
+
+
+def _show_error(row: Any) -> str:
+    err = row.get("error") if isinstance(row, Mapping) else None
+    return str(err)[:80] if err else type(row).__name__
 
 
 def _as_list(data: Any, ctx: str) -> list:

@@ -40,8 +40,8 @@ from .book import PaperBook
 __all__ = ["PaperBroker", "READS"]
 
 # The real broker's methods paper trading uses: market data and alerts only.
-READS = frozenset({"daily_bars", "intraday_bars", "quote", "holidays", "timings", "tick_size",
-                   "notify", "close"})  # fmt: skip
+READS = frozenset({"daily_bars", "intraday_bars", "quote", "day_ranges", "holidays", "timings",
+                   "tick_size", "notify", "close"})  # fmt: skip
 
 
 class PaperBroker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 
 from live.broker import (
     AmbiguousOrderError,
@@ -185,6 +186,19 @@ class SimBroker:
         return self._read(
             "history", payload, lambda: self.sim.daily_bars(f"{exchange}:{symbol}", start, end)
         )
+
+    def day_ranges(self, keys: list[str]) -> dict[str, tuple[Decimal, Decimal]]:
+        """Today's high and low per symbol, as OpenAlgo's ``multiquotes`` gives them."""
+
+        def ranges() -> dict[str, tuple[Decimal, Decimal]]:
+            out = {}
+            for key in keys:
+                q = self.sim.quote(key)
+                if q["low"] > 0:
+                    out[key] = (q["high"], q["low"])
+            return out
+
+        return self._read("multiquotes", {"symbols": list(keys)}, ranges)
 
     # --- beyond the Broker protocol ---------------------------------------------------
 

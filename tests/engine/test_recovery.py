@@ -4,6 +4,7 @@ entry, and protects every open position."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -169,3 +170,39 @@ def test_restart_keeps_todays_realized_pnl_in_the_loss_limit(tmp_path):
         e2 = s.boot(j2)
         assert e2.risk.snapshot().realized_pnl == before
         s.finish()
+
+
+def test_a_restarts_stop_sits_under_a_low_the_journal_never_saw(tmp_path):
+    """The journal's minute bars stop where the engine went down (at most a
+    poll cycle's ticks are lost, and nothing of the downtime is there). The
+    day's low made meanwhile comes from one ``multiquotes`` call, so the
+    80-20's stop goes under the day's real low - not under the journal's,
+    where it could sit above the market and be refused."""
+    s = Session({"NSE:SBIN": "long_win"})
+    truth = s.sim.truth
+    j1 = Journal(tmp_path / "j.db")
+    e1 = s.boot(j1)
+    state = e1.states["NSE:SBIN"]
+    s.run_until(lambda: isinstance(state.view().entry_id, str))
+    s.crash()
+    s.run_until(lambda: truth.net_position("SBIN") > 0)
+    day_low = s.sim.quote("NSE:SBIN")["low"]
+    j1.close()
+    # The minutes around the day's low never reached the journal.
+    raw = sqlite3.connect(tmp_path / "j.db")
+    with raw:
+        raw.execute(
+            "DELETE FROM session_bars WHERE CAST(low AS REAL) <= ?", (float(day_low) + 0.5,)
+        )
+    raw.close()
+    with Journal(tmp_path / "j.db") as j:
+        journal_low = min(b.low for b in j.session_bars(DAY)["NSE:SBIN"])
+    assert journal_low > day_low
+    with Journal(tmp_path / "j.db") as j2:
+        s.boot(j2)
+        [stop] = working_stops(truth, "SBIN")
+        assert stop.trigger_price < day_low, (stop.trigger_price, day_low, journal_low)
+        asked = [r.endpoint for r in s.sim.request_log()]
+        assert asked.count("multiquotes") == 1
+        s.finish()
+    assert truth.net_position("SBIN") == 0

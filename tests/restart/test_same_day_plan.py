@@ -70,6 +70,9 @@ def test_restart_the_same_day_makes_no_per_symbol_call_and_protects_in_one_cycle
         after = calls(w, seq)
         asked = sorted({r.endpoint for r in after} & PER_SYMBOL)
         assert asked == [], f"the restart asked the broker for {asked}"
+        # The day's high and low for every symbol (the minutes it was down
+        # for), in one call.
+        assert [r.endpoint for r in after].count("multiquotes") == 1
         stop = next(r for r in after if r.endpoint == "placeorder"
                     and r.payload.get("symbol") == "SBIN" and r.payload.get("action") == "SELL")  # fmt: skip
         assert stop.ts - restarted_at <= poll, (stop.ts, restarted_at)

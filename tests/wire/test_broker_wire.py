@@ -533,3 +533,22 @@ def test_margin_is_asked_once_per_symbol_and_never_waits_for_a_read_slot(stub, f
         assert len(stub.calls("margin")) == 1
     finally:
         b.close()
+
+
+def test_day_ranges_in_one_multiquotes_call_skipping_what_it_cannot_read(stub, broker):
+    with stub.lock:
+        stub.replies["multiquotes"] = (200, {"status": "success", "results": [
+            {"symbol": "NOPE", "exchange": "NSE", "error": "Symbol not found"},
+            {"symbol": "SBIN", "exchange": "NSE",
+             "data": {"ltp": 811.2, "high": "815.5", "low": 805, "open": 810}},
+            {"symbol": "INFY", "exchange": "NSE", "data": {"ltp": 1500, "high": 1490, "low": 1510}},
+            {"symbol": "TCS", "exchange": "NSE", "data": {"ltp": 4000, "high": "nan", "low": 3990}},
+        ]})  # fmt: skip
+    skipped = broker.counters().rows_skipped
+    got = broker.day_ranges(["NSE:NOPE", "NSE:SBIN", "NSE:INFY", "NSE:TCS"])
+    assert got == {"NSE:SBIN": (Decimal("815.5"), Decimal("805"))}
+    assert broker.counters().rows_skipped - skipped == 3
+    [call] = stub.calls("multiquotes")
+    assert call["symbols"] == [{"symbol": s, "exchange": "NSE"} for s in
+                               ("NOPE", "SBIN", "INFY", "TCS")]  # fmt: skip
+    assert broker.day_ranges([]) == {} and len(stub.calls("multiquotes")) == 1
