@@ -158,7 +158,8 @@ def _ts(x: datetime | None) -> str:
 
 
 def _dec(x: Decimal | None) -> str:
-    return "" if x is None else str(x)
+    # ``+ 0`` turns a negative zero ("-0.00", a flat trade's P&L or R) into 0.00.
+    return "" if x is None else str(x + 0)
 
 
 def trades_rows(trades: list[Trade], rates: Any) -> list[dict[str, str]]:
@@ -171,9 +172,10 @@ def trades_rows(trades: list[Trade], rates: Any) -> list[dict[str, str]]:
             "quantity": str(t.entry_qty), "entry_time": _ts(t.entry_time),
             "entry_price": _dec(paise(t.entry_price)), "exit_time": _ts(t.exit_time),
             "exit_price": _dec(paise(exit_price) if exit_price is not None else None),
-            "initial_stop": _dec(t.initial_stop), "r": _dec(t.r_multiple()),
-            "gross_pnl": str(t.gross), **{f: str(getattr(c, f)) for f in FIELDS},
-            "charges": str(c.total), "net_pnl": str(t.gross - c.total),
+            "initial_stop": _dec(paise(t.initial_stop) if t.initial_stop is not None else None),
+            "r": _dec(t.r_multiple()),
+            "gross_pnl": _dec(t.gross), **{f: _dec(getattr(c, f)) for f in FIELDS},
+            "charges": _dec(c.total), "net_pnl": _dec(t.gross - c.total),
         })  # fmt: skip
     return rows
 

@@ -10,7 +10,7 @@ from live.broker import Action, OrderStatus, OrderUpdate, PriceType
 from live.charges import OrderValue, estimate
 from live.config import ChargesSettings, parse_config
 from live.journal import Journal
-from live.reports import main, round_trips, write_reports
+from live.reports import main, round_trips, trades_rows, write_reports
 from tests.core.helpers import T0
 
 D = Decimal
@@ -159,3 +159,21 @@ def test_an_empty_day(tmp_path):
     with _journal(tmp_path) as j:
         folder = write_reports(j, date(2026, 11, 20), tmp_path, RATES)
     assert (folder / "trades.csv").read_text().startswith("symbol,side")
+
+
+def test_rows_show_prices_to_the_paisa_and_never_a_negative_zero():
+    """A scratch trade (out where it went in) is 0.00 P&L and 0.00 R, not
+    "-0.00"; a stop of 3686.1 reads 3686.10 like every other price."""
+
+    class F:
+        def __init__(self, oid, action, price, ts):
+            self.order_id, self.key, self.action, self.quantity = oid, "NSE:TCS", action, 10
+            self.price = self.average_price = D(price)
+            self.ts = ts
+
+    fills = [F("a", Action.SELL, "165.80", T0), F("b", Action.BUY, "165.80", T0 + timedelta(1))]
+    [trade] = round_trips(fills, [])
+    trade.initial_stop = D("165.9")
+    [row] = trades_rows([trade], ChargesSettings())
+    assert (row["gross_pnl"], row["r"], row["initial_stop"]) == ("0.00", "0.00", "165.90")
+    assert not [k for k, v in row.items() if v.startswith("-0")]
