@@ -402,12 +402,17 @@ class SymbolExecutor:
 
 def _working(st: ExecState) -> list[WorkingOrder]:
     """Our orders not known to be finished, with their slot's state (locked)."""
-    slot_state = {s.order_id: s.state for s in st.slots() if s.order_id}
+    held = {s.order_id: s for s in st.slots() if s.order_id}
     out = []
     for r in st.orders.working():
-        state = slot_state.get(r.order_id, SlotState.WORKING)
-        out.append(WorkingOrder(r.order_id, r.role.value, r.action.value, r.quantity, r.filled,
-                                r.reference_price, state.value))  # fmt: skip
+        slot = held.get(r.order_id)
+        state, qty, price = SlotState.WORKING, r.quantity, r.reference_price
+        if slot is not None and slot.request is not None:
+            # The request the broker now holds (a trailed or resized stop).
+            state, qty = slot.state, slot.request.quantity
+            price = slot.request.trigger_price or slot.request.price or price
+        out.append(WorkingOrder(r.order_id, r.role.value, r.action.value, qty, r.filled,
+                                price, state.value))  # fmt: skip
     return out
 
 

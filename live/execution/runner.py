@@ -315,6 +315,10 @@ class OpRunner:
             if slot.end(op.token, ts, request=op.request):
                 st.modify_failures = 0
                 commit_stop_level(st, op.request.trigger_price)
+                rec = st.orders.get(op.order_id)
+                if rec is not None and op.request.trigger_price:
+                    # An unpriced fill of the moved stop is first booked here.
+                    rec.reference_price = op.request.trigger_price
                 follow = follow_up(st, ts)
             else:
                 follow = []

@@ -119,3 +119,7 @@ def test_trail_r_moves_the_stop_up_only():
     assert broker.orders[stop.order_id].request.trigger_price == D("101.30")
     state.process_tick(D("101.40"), T0 + timedelta(minutes=2))
     assert broker.orders[stop.order_id].request.trigger_price == D("101.30")
+    # The status view shows the stop the broker holds now, not where it was placed.
+    [w] = state.view().working
+    assert (w.order_id, w.price, w.quantity) == (stop.order_id, D("101.30"), 10)
+    assert state.view().stop_price == D("101.30")
