@@ -68,6 +68,18 @@ class Session:
             self.engine.dispatcher.drain()
 
 
+def crashed_before_the_stop(tmp_path) -> Session:
+    """The engine (journal ``j.db``) dies with its entry working; the entry
+    fills while it is down, so nobody has placed a stop yet."""
+    s = Session({"NSE:SBIN": "long_win"})
+    with Journal(tmp_path / "j.db") as j1:
+        state = s.boot(j1).states["NSE:SBIN"]
+        s.run_until(lambda: isinstance(state.view().entry_id, str))
+        s.crash()
+    s.run_until(lambda: s.sim.truth.net_position("SBIN") > 0)
+    return s
+
+
 def working_stops(truth, sym):
     return [
         o
@@ -113,16 +125,9 @@ def test_restart_reattaches_and_never_duplicates(tmp_path, crash_at):
 def test_restart_protects_a_position_whose_stop_was_never_placed(tmp_path):
     """Killed between the entry fill and the stop placement: the restart
     finds the position at the broker and protects it at once."""
-    s = Session({"NSE:SBIN": "long_win"})
+    s = crashed_before_the_stop(tmp_path)
     truth = s.sim.truth
-    j1 = Journal(tmp_path / "j.db")
-    e1 = s.boot(j1)
-    state = e1.states["NSE:SBIN"]
-    s.run_until(lambda: isinstance(state.view().entry_id, str))
-    s.crash()  # the entry is working; its fill will happen while we are down
-    s.run_until(lambda: truth.net_position("SBIN") > 0)
     assert not working_stops(truth, "SBIN")
-    j1.close()
     with Journal(tmp_path / "j.db") as j2:
         s.boot(j2)
         assert len(working_stops(truth, "SBIN")) == 1
@@ -178,16 +183,9 @@ def test_a_restarts_stop_sits_under_a_low_the_journal_never_saw(tmp_path):
     day's low made meanwhile comes from one ``multiquotes`` call, so the
     80-20's stop goes under the day's real low - not under the journal's,
     where it could sit above the market and be refused."""
-    s = Session({"NSE:SBIN": "long_win"})
+    s = crashed_before_the_stop(tmp_path)
     truth = s.sim.truth
-    j1 = Journal(tmp_path / "j.db")
-    e1 = s.boot(j1)
-    state = e1.states["NSE:SBIN"]
-    s.run_until(lambda: isinstance(state.view().entry_id, str))
-    s.crash()
-    s.run_until(lambda: truth.net_position("SBIN") > 0)
     day_low = s.sim.quote("NSE:SBIN")["low"]
-    j1.close()
     # The minutes around the day's low never reached the journal.
     raw = sqlite3.connect(tmp_path / "j.db")
     with raw:
