@@ -307,6 +307,8 @@ COLUMNS = (
 
 
 def table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no run finished)"
     head = [c[0] for c in COLUMNS]
     body = [[c[1](r) for c in COLUMNS] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
