@@ -139,7 +139,8 @@ class Market:
             "clock": {"start": self.start.isoformat(), "speed": self.speed, "anchor": self.anchor},
             "data_dir": str(data),
             "strategy": {"name": "orb", "range_minutes": RANGE_MINUTES, "quantity": 1,
-                         "max_attempts": 1},
+                         "max_attempts": 1} if args.strategy == "orb" else
+                        {"name": args.strategy, "quantity": 1, "max_attempts": 1},
             "risk": {"max_open_positions": n, "daily_loss_limit": 10**9},
             "dispatch": {"kind": kind, "workers": args.workers},
             "poll_seconds": 5.0 * self.speed,  # 5 wall seconds
@@ -383,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="window start, wall s from the range end (default -1: the entry burst "
                          "inside; e.g. -13 --seconds 10: the range forming, ticks only)")  # fmt: skip
     ap.add_argument("--no-restart", action="store_true")
+    ap.add_argument("--strategy", default="orb", choices=["orb", "reversal_8020"],
+                    help="reversal_8020: startup reads every symbol's prior bars (history, "
+                         "50/s); few symbols form a setup, so it measures startup, not load")  # fmt: skip
     args = ap.parse_args(argv)
     # A killed engine's sockets make aiohttp log tracebacks: not news here.
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
