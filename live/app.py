@@ -191,15 +191,15 @@ def run(
     feed = None
     status = None
     try:
-        engine.prepare()
-        # Timers run on the wall: the broker's rate limits are per wall second.
-        engine.poller.interval = max(cfg.poll_seconds / speed, 0.25)
-        if paper is not None:
-            paper.on_order_update(engine.on_order_update)
+        # One startup sequence: the feed streams first (ticks build the
+        # session's bars while the day's plan is read - paced history
+        # calls, a minute for 2,000 symbols), then the plan, warm-up and
+        # recovery (Engine.prepare), then the executors run. A held replay
+        # clock waits for all of it (_start_the_replay).
         feed = Feed(
             conn.ws_url,
             conn.api_key,
-            list(engine.states) or list(cfg.symbols),
+            list(cfg.symbols),
             on_tick=_tick_sink(engine, paper),
             # Paper: the account's own order updates are not ours to follow.
             on_order_update=engine.on_order_update if paper is None else None,
@@ -212,12 +212,17 @@ def run(
             subscribe_form=cfg.broker.subscribe_mode,
         )
         engine.feed = feed
+        feed.start()
+        engine.prepare()
+        # Timers run on the wall: the broker's rate limits are per wall second.
+        engine.poller.interval = max(cfg.poll_seconds / speed, 0.25)
+        if paper is not None:
+            paper.on_order_update(engine.on_order_update)
         engine.start()
         # The scale work adds per-symbol fields (queue depth, tick age) here.
         status = StatusWriter(engine, cfg.data_dir, interval=cfg.status_seconds,
                               extra=getattr(engine, "status_extra", None)).start()  # fmt: skip
         shutdown.last_snapshot = lambda: status.last
-        feed.start()
         _start_the_replay(clock, feed)
         _wait_for_close(engine, clock, speed, quiet, out, shutdown.requested)
         if shutdown.requested.is_set():

@@ -5,6 +5,14 @@ the strategy asks for them) its prior daily bars, lets the strategy decide
 which symbols it trades today, re-attaches to today's orders after a restart
 (``recover``), and starts the per-symbol dispatcher and the poller.
 
+The feed may already stream while it does (the runner starts it first: a
+start during market hours must not go blind for the minute of paced
+``history`` calls). Until ``prepare`` hands over, ticks only build the
+session's minute bars and order updates are dropped; the hand-over makes
+the dispatcher, after which every event queues for its executor; the
+warm-up then includes what streamed before, ``recover`` reads the orderbook
+(so nothing dropped before is missed), and ``start`` runs the queue.
+
 Threads: the feed thread parses and hands each event to the symbol's worker
 (``live.dispatch``), which runs the executor; the poller thread runs its
 cycle against the same executors. Nothing here holds a lock across a broker
@@ -90,6 +98,7 @@ class Engine:
         self.states: dict[str, SymbolExecutor] = {}
         self.latency = Latency()
         self.session_bars = SessionBars()
+        self._handover = threading.Lock()  # startup -> running, for the feed thread
         self.day_plan = None  # live.dayplan.DayPlan, set by prepare()
         self.dispatcher = None  # live.dispatch, made by prepare()
         self.poller: Poller | None = None
@@ -129,15 +138,19 @@ class Engine:
             if remember is not None and plan.from_journal:
                 remember(row.instrument)  # the adapter checks order prices against it
             self._prepare_symbol(key, today, row.instrument, list(row.bars))
-        self.warm_up(today)
+        earlier = self._earlier_bars(today)
+        with self._handover:  # see _early_tick: no tick falls between the two
+            self.dispatcher = make_dispatcher(
+                self.cfg.dispatch.kind,
+                list(self.states),
+                workers=self.cfg.dispatch.workers,
+                coalesce_after=self.cfg.dispatch.coalesce_after,
+                tick_handler=self._handle_tick,
+            )
+            streamed = self.session_bars.so_far()
+        # Events queue from here; they run after the warm-up and recovery.
+        self.warm_up(today, earlier, streamed)
         self.recover(today)
-        self.dispatcher = make_dispatcher(
-            self.cfg.dispatch.kind,
-            list(self.states),
-            workers=self.cfg.dispatch.workers,
-            coalesce_after=self.cfg.dispatch.coalesce_after,
-            tick_handler=self._handle_tick,
-        )
         self.poller = Poller(
             self.broker,
             dict(self.states),
@@ -198,57 +211,61 @@ class Engine:
         log_event("SETUP", symbol=key, strategy=self.strategy.name, setup=description,
                   entries_today=entries)  # fmt: skip
 
-    def warm_up(self, today: date) -> int:
-        """Started after the open (a restart, a late start): each strategy
-        sees the session so far as 1-minute highs and lows before any
-        decision (the 80-20's stop sits under the day's real low, the ORB
-        measures the whole range). After a restart the same day the bars
-        come from the journal (the first start's warm-up plus the engine's
-        own ticks, journaled each poll cycle), and the day's high and low
-        from one ``multiquotes`` call for all symbols cover the minutes the
-        engine was down for. Otherwise one history
-        call per traded symbol, journaled; a symbol whose history cannot be
-        read starts cold, logged."""
-        now = self.clock.now()
-        opened = self.session.open_at(today)
-        if now <= opened + timedelta(minutes=1):
-            return 0
+    def _earlier_bars(self, today: date) -> EarlierBars:
+        """Started after the open (a restart, a late start): the session so
+        far as 1-minute bars. After a restart the same day they come from
+        the journal (the first start's warm-up plus the engine's own ticks,
+        journaled each poll cycle), with the day's high and low from one
+        ``multiquotes`` call for all symbols covering the minutes the engine
+        was down for. Otherwise one history call per traded symbol,
+        journaled; a symbol whose history cannot be read starts from what
+        the feed streams, logged."""
+        none = EarlierBars({}, {}, "none")
+        if self.clock.now() <= self.session.open_at(today) + timedelta(minutes=1):
+            return none
         stored = self.journal.session_bars(today) if self.journal is not None else {}
+        if stored:
+            return EarlierBars(stored, self._day_ranges(), "journal")
         fetch = getattr(self.broker, "intraday_bars", None)
-        if not stored and fetch is None:
-            return 0
-        warmed, fetched = 0, []
-        gaps = self._day_ranges() if stored else {}
-        for key, state in self.states.items():
-            if stored:
-                bars = stored.get(key, [])
-            else:
-                sym, ex = split_key(key)
-                try:
-                    candles = fetch(sym, ex, "1m", today, today)
-                except BrokerError as exc:
-                    log_event("WARM_UP_FAILED", symbol=key, level=logging.WARNING, error=str(exc))
-                    continue
-                bars = [MinuteBar(key, c.ts, c.open, c.high, c.low, c.close) for c in candles]
-                fetched += bars
-            ticks = []
-            for b in bars:
-                if opened <= b.minute < now:
-                    ticks += [Tick(key, b.open, b.minute), Tick(key, b.high, b.minute),
-                              Tick(key, b.low, b.minute), Tick(key, b.close, b.minute)]  # fmt: skip
-            if key in gaps:
-                # The day's extremes, which may have been made while the
-                # engine was down, stamped inside the gap (just before now).
-                high, low = gaps[key]
-                gap_ts = max(opened, now - timedelta(seconds=1))
-                ticks += [Tick(key, high, gap_ts), Tick(key, low, gap_ts)]
-            state.warm_up(ticks)
-            warmed += 1
+        if fetch is None:
+            return none
+        bars: dict[str, list[MinuteBar]] = {}
+        for key in self.states:
+            sym, ex = split_key(key)
+            try:
+                candles = fetch(sym, ex, "1m", today, today)
+            except BrokerError as exc:
+                log_event("WARM_UP_FAILED", symbol=key, level=logging.WARNING, error=str(exc))
+                continue
+            bars[key] = [MinuteBar(key, c.ts, c.open, c.high, c.low, c.close) for c in candles]
+        fetched = [b for rows in bars.values() for b in rows]
         if fetched and self.journal is not None:
             self.journal.record_bars(today, fetched)
-        log_event("WARMED_UP", symbols=warmed, since=opened, until=now,
-                  source="journal" if stored else "history", day_ranges=len(gaps))  # fmt: skip
-        return warmed
+        return EarlierBars(bars, {}, "history")
+
+    def warm_up(self, today: date, earlier: EarlierBars, streamed: dict) -> int:
+        """Each strategy sees the session so far before any decision (the
+        80-20's stop sits under the day's real low, the ORB measures the
+        whole range): the earlier bars, the day's range over a restart's
+        gap, then what the feed streamed while the engine started."""
+        if not (earlier.bars or earlier.gaps or streamed):
+            return 0
+        now = self.clock.now()
+        opened = self.session.open_at(today)
+        for key, state in self.states.items():
+            ticks = _bar_ticks(earlier.bars.get(key, []), opened, now)
+            if key in earlier.gaps:
+                # The day's extremes, which may have been made while the
+                # engine was down, stamped inside the gap (just before now).
+                high, low = earlier.gaps[key]
+                gap_ts = max(opened, now - timedelta(seconds=1))
+                ticks += [Tick(key, high, gap_ts), Tick(key, low, gap_ts)]
+            ticks += _bar_ticks(streamed.get(key, []), opened, now)
+            state.warm_up(ticks)
+        log_event("WARMED_UP", symbols=len(self.states), since=opened, until=now,
+                  source=earlier.source, day_ranges=len(earlier.gaps),
+                  streamed=len([k for k in streamed if k in self.states]))  # fmt: skip
+        return len(self.states)
 
     def _day_ranges(self) -> dict:
         """Today's high and low per symbol from one ``multiquotes`` call:
@@ -341,21 +358,43 @@ class Engine:
     # --- events from the feed (feed thread: hand off, never block) ----------------
 
     def on_tick(self, key: str, ltp: Decimal, ts: datetime) -> None:
-        state = self.states.get(key)
-        if state is None or self.dispatcher is None:
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            self._early_tick(key, ltp, ts)
             return
+        if key not in self.states or self._off_clock(key, ts):
+            return
+        dispatcher.submit_tick(key, ltp, ts)
+
+    def _early_tick(self, key: str, ltp: Decimal, ts: datetime) -> None:
+        """A tick streamed while ``prepare`` reads the day's plan: into the
+        session's bars, which the warm-up reads at the hand-over. The lock
+        makes the hand-over exact: a tick lands either in those bars before
+        they are read, or in the dispatcher after."""
+        with self._handover:
+            if self.dispatcher is None:
+                if not self._off_clock(key, ts):
+                    self.session_bars.on_tick(key, ltp, ts)
+                return
+        self.on_tick(key, ltp, ts)
+
+    def _off_clock(self, key: str, ts: datetime) -> bool:
+        """Counts the tick; True (and counted dropped) when it is stamped
+        too far from the engine's clock."""
         self.ticks_seen += 1
-        if abs(ts - self.clock.now()) > TICK_TOLERANCE:
-            # A tick stamped yesterday (or next week) would end the day or
-            # start the next: the clock decides what time it is, not a tick.
-            self.ticks_dropped += 1
-            if self.ticks_dropped == 1:
-                log_event("TICK_DROPPED", symbol=key, level=logging.WARNING, ts=ts,
-                          clock=self.clock.now(), why="stamped too far from the clock")  # fmt: skip
-            return
-        self.dispatcher.submit_tick(key, ltp, ts)
+        if abs(ts - self.clock.now()) <= TICK_TOLERANCE:
+            return False
+        # A tick stamped yesterday (or next week) would end the day or
+        # start the next: the clock decides what time it is, not a tick.
+        self.ticks_dropped += 1
+        if self.ticks_dropped == 1:
+            log_event("TICK_DROPPED", symbol=key, level=logging.WARNING, ts=ts,
+                      clock=self.clock.now(), why="stamped too far from the clock")  # fmt: skip
+        return True
 
     def on_order_update(self, update: OrderUpdate) -> None:
+        # Before the hand-over (dispatcher None) dropped: recover() reads the
+        # orderbook after it, and the poller every cycle.
         state = self.states.get(update.key)
         if state is None or self.dispatcher is None:
             return
@@ -482,6 +521,25 @@ class Engine:
             return False
         views = [s.view() for s in self.states.values()]
         return all(v.phase is Phase.DONE and v.position_qty == 0 for v in views)
+
+
+@dataclass(frozen=True)
+class EarlierBars:
+    """The session before the engine started, as the warm-up reads it."""
+
+    bars: dict[str, list[MinuteBar]]  # EXCHANGE:SYMBOL -> minute bars
+    gaps: dict  # EXCHANGE:SYMBOL -> (high, low) over a restart's gap
+    source: str  # "journal", "history" or "none"
+
+
+def _bar_ticks(bars: list[MinuteBar], opened: datetime, now: datetime) -> list[Tick]:
+    """Each bar as four prices (open, high, low, close) at its minute."""
+    out: list[Tick] = []
+    for b in bars:
+        if opened <= b.minute < now:
+            out += [Tick(b.key, b.open, b.minute), Tick(b.key, b.high, b.minute),
+                    Tick(b.key, b.low, b.minute), Tick(b.key, b.close, b.minute)]  # fmt: skip
+    return out
 
 
 def journal_update(o) -> OrderUpdate:

@@ -2,7 +2,8 @@
 in the journal, so a restart the same day warms each strategy up without a
 ``history`` call per symbol.
 
-``on_tick`` (executor workers, any symbol) updates the symbol's current
+``on_tick`` (executor workers, any symbol; the feed thread while the
+engine starts) updates the symbol's current
 bar: a comparison or two per tick. ``take`` (the poller's cycle) returns
 the bars touched since the last take - finished ones and the current,
 still-forming one - for one journal transaction; a killed engine loses at
@@ -49,6 +50,17 @@ class SessionBars:
             out = self._done
             out += [_bar(k, self._cur[k]) for k in self._dirty]
             self._done, self._dirty = [], set()
+        return out
+
+    def so_far(self) -> dict[str, list[MinuteBar]]:
+        """Every bar not yet taken, by symbol, without taking them: at start
+        the warm-up reads what the feed streamed while the day's plan was
+        read; the first poll cycle still journals them."""
+        with self._lock:
+            bars = self._done + [_bar(k, self._cur[k]) for k in self._dirty]
+        out: dict[str, list[MinuteBar]] = {}
+        for b in bars:
+            out.setdefault(b.key, []).append(b)
         return out
 
 

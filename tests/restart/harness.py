@@ -92,15 +92,12 @@ class EngineRun:
         data_dir.mkdir(parents=True, exist_ok=True)
         opened = open_for(data_dir / "journal.db", self.broker.world(), today=clock.now().date())
         self.journal = opened.journal
-        self.engine = Engine(cfg, self.broker, clock, REGISTRY.get(cfg.strategy.name),
-                             journal=self.journal, session=market_session(cfg))  # fmt: skip
-        self.engine.prepare()
-        self.engine.poller.interval = max(cfg.poll_seconds / world.speed, 0.25)
-        e = self.engine
+        e = self.engine = Engine(cfg, self.broker, clock, REGISTRY.get(cfg.strategy.name),
+                                 journal=self.journal, session=market_session(cfg))  # fmt: skip
         self.feed = Feed(
             world.server.ws_url,
             API_KEY,
-            list(e.states) or list(cfg.symbols),
+            list(cfg.symbols),
             on_tick=lambda t: e.on_tick(t.key, t.ltp, t.ts),
             on_order_update=e.on_order_update,
             on_reconnect=e.on_reconnect,
@@ -108,10 +105,12 @@ class EngineRun:
             is_market_open=e.session.is_open,
             stale_after=cfg.feed_stale_seconds * world.speed,
         )
+        self.feed.start()  # first, as live.app.run starts it
+        e.prepare()
+        e.poller.interval = max(cfg.poll_seconds / world.speed, 0.25)
         if before_start is not None:
             before_start(self)
         e.start()
-        self.feed.start()
 
     def state(self, key: str = "NSE:SBIN"):
         return self.engine.states[key]
