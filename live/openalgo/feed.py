@@ -210,6 +210,9 @@ class Feed:
         self._state = FeedState.NEW
         self.order_updates_supported: bool | None = None
         self._inbox = Inbox(frozenset(self.keys), self._count)
+        self._narrow_to: frozenset[str] | None = (
+            None  # asked by narrow(), applied by the feed thread
+        )
         self._ws: websocket.WebSocket | None = None
         self._last_data_at = self.clock.now()
         self._connected_once = False
@@ -306,6 +309,34 @@ class Feed:
             except Exception:  # noqa: BLE001 - already broken; closing is best effort
                 pass
 
+    def narrow(self, keys: Iterable[str]) -> None:
+        """Keep only ``keys`` subscribed: the symbols that trade today, once
+        the day's plan is read (every configured symbol streams until then).
+        Any thread may call it; the feed thread unsubscribes the others
+        between two reads, and a reconnect subscribes only what is kept."""
+        keep = set()
+        for k in keys:
+            sym, exch = split_key(k)
+            keep.add(f"{exch}:{sym}")
+        with self._lock:
+            self._narrow_to = frozenset(keep)
+
+    def _apply_narrow(self, *, subscribed: bool) -> None:
+        with self._lock:
+            keep, self._narrow_to = self._narrow_to, None
+        if keep is None:
+            return
+        gone = [k for k in self.keys if k not in keep]
+        if not gone:
+            return
+        self.keys = tuple(k for k in self.keys if k in keep)
+        self._inbox.narrow(frozenset(self.keys))
+        if subscribed and self._ws is not None:
+            pairs = [split_key(k) for k in gone]
+            self._send({"action": "unsubscribe", "mode": self.mode,
+                        "symbols": [{"symbol": s, "exchange": e} for s, e in pairs]})  # fmt: skip
+        log.info("FEED_NARROWED %d symbols kept, %d unsubscribed", len(self.keys), len(gone))
+
     def _session(self) -> None:
         # skip_utf8_validation: websocket-client's pure-Python check of every
         # text frame cost more than the rest of the read; a frame that is not
@@ -318,6 +349,7 @@ class Feed:
         self._ws = ws
         ws.settimeout(self.poll_interval)
         self._authenticate()
+        self._apply_narrow(subscribed=False)
         self._subscribe_market_data()
         if self.want_order_updates:
             self._subscribe_orders()
@@ -477,6 +509,7 @@ class Feed:
     def _read_loop(self) -> None:
         next_ping = time.monotonic() + self.ping_interval
         while not self._stop.is_set():
+            self._apply_narrow(subscribed=True)
             msg = self._recv()
             if msg and msg.get("type") != "pong":
                 self.handle(msg)

@@ -82,6 +82,13 @@ def parse_tick(msg: Any, known: frozenset[str] | set[str], now: datetime) -> Tic
     return Tick(key=key, ltp=ltp, ts=ts)
 
 
+def _key_of(msg: dict) -> str | None:
+    sym, ex = msg.get("symbol"), msg.get("exchange")
+    if isinstance(sym, str) and isinstance(ex, str):
+        return f"{ex.strip().upper()}:{sym.strip().upper()}"
+    return None
+
+
 class Inbox:
     """The reading side of one feed; used by the feed thread only.
     ``count`` is the feed's (thread-safe) counter."""
@@ -97,7 +104,15 @@ class Inbox:
         self._keys: dict[tuple[str, str], str] = {}
         self._ltp: dict[str, tuple[Any, Decimal]] = {}
         self._ts: tuple[Any, datetime | None] = (None, None)
+        self._retired: frozenset[str] = frozenset()  # unsubscribed: ticks in flight ignored
         self.ticks = 0  # read by the feed's counters (this thread writes it)
+
+    def narrow(self, keep: frozenset[str]) -> None:
+        """Read ticks of ``keep`` only. Ticks of the others still in flight
+        after their unsubscribe are ignored quietly, not counted as malformed."""
+        self._retired = self._retired | (self._known - keep)
+        self._known = keep
+        self._keys = {raw: key for raw, key in self._keys.items() if key in keep}
 
     def drop(self, why: str) -> None:
         self._count("dropped_malformed")
@@ -115,6 +130,8 @@ class Inbox:
                 try:
                     tick = parse_tick(msg, self._known, now)
                 except ValueError as e:
+                    if self._retired and _key_of(msg) in self._retired:
+                        return None
                     return self.drop(str(e))
                 sym, ex = msg["symbol"], msg["exchange"]
                 self._keys[(sym, ex)] = tick.key

@@ -334,3 +334,26 @@ def test_slow_callbacks_are_counted_and_nothing_is_lost(server, rig_factory):
     assert server.wait_for(lambda: len(got) == 10)
     assert got == [Decimal(p) for p in range(500, 510)]
     assert server.wait_for(lambda: rig.feed.counters().slow_callbacks == 10)
+
+
+def test_narrow_unsubscribes_the_rest_and_ignores_their_ticks_in_flight(server, rig_factory):
+    """Every configured symbol streams while the day's plan is read; then
+    only those that trade today. Ticks of the others still in flight are
+    not news and not malformed; a reconnect subscribes only what was kept."""
+    rig = rig_factory(server.url).start(server)
+    server.push(tick_msg(symbol="INFY", ltp=1500))
+    assert rig.ticks.get(timeout=5).key == "NSE:INFY"
+    rig.feed.narrow(["NSE:SBIN"])
+    assert server.wait_for(lambda: any(m.get("action") == "unsubscribe"
+                                       for m in server.received()))  # fmt: skip
+    [unsub] = [m for m in server.received() if m.get("action") == "unsubscribe"]
+    assert unsub == {"action": "unsubscribe", "mode": 1,
+                     "symbols": [{"symbol": "INFY", "exchange": "NSE"}]}  # fmt: skip
+    server.push(tick_msg(symbol="INFY", ltp=1501))  # in flight before the server stopped
+    server.push(tick_msg(symbol="SBIN", ltp=512.40))
+    assert rig.ticks.get(timeout=5).key == "NSE:SBIN"
+    assert rig.ticks.empty()
+    assert rig.feed.counters().dropped_malformed == 0
+    server.drop_all()
+    assert server.wait_for(lambda: server.n_conns() == 2 and len(server.received()) >= 2)
+    assert server.received()[1]["symbols"] == [{"symbol": "SBIN", "exchange": "NSE"}]
