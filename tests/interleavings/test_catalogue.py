@@ -1,6 +1,7 @@
 """Every race of shared/seeds, explored: the real executor, with every
 strategy the race applies to, must hold every property over every schedule
-in the bound (exhaustive, preemption bound 2) and over 500 PCT schedules;
+in the bound (exhaustive, preemption bound 2; 1 for the three-actor ledger
+races, see ``Race.suite_bound``) and over 500 PCT schedules;
 the naive variants must be caught, with a failing schedule that replays
 deterministically.
 
@@ -9,6 +10,8 @@ RESULTS.md, written by ``python -m tests.interleavings.report``.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -30,11 +33,12 @@ ALL = [pytest.param(r, id=r.key) for r in RACES]
 
 @pytest.mark.parametrize("race,play", REAL)
 def test_real_holds_every_property_exhaustive(race, play):
-    result = explore(race.scenario(race.real, play), strategy=exhaustive(preemption_bound=BOUND))
+    bound = BOUND if os.environ.get("LIVE8020_FULL_BOUND") else race.suite_bound
+    result = explore(race.scenario(race.real, play), strategy=exhaustive(preemption_bound=bound))
     print(race.key, result.summary())
     result.assert_ok()
     assert result.exhausted, "the bounded space was not covered"
-    assert result.max_preemptions_seen == BOUND  # the bound was really reached
+    assert result.max_preemptions_seen == bound  # the bound was really reached
     assert result.schedules_run > 2
 
 
