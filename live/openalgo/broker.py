@@ -1,9 +1,10 @@
 """The ``live.broker.Broker`` protocol over OpenAlgo's REST endpoints.
 
-The endpoints and what their replies mean; the HTTP exchange, error
-classification and read retries are ``transport``'s, the JSON field reading
-is ``convert``'s, and finding a placement whose reply was lost is
-``recovery``'s.
+The order, book, funds, margin and notification endpoints and what their
+replies mean. Market data, instruments and the calendar are ``marketdata``'s
+(the base class); the HTTP exchange, error classification and read retries
+are ``transport``'s, the JSON field reading is ``convert``'s, and finding a
+placement whose reply was lost is ``recovery``'s.
 
 A reply we cannot read is the broker's fault, not the caller's input: it
 surfaces as a ``BrokerError`` naming the field. A list endpoint (orderbook,
@@ -15,30 +16,24 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import requests
 
 from live.broker import (
-    Bar,
     BrokerError,
     Funds,
-    Instrument,
     InvalidRequest,
     OrderRejected,
     OrderRequest,
     OrderUpdate,
     Position,
-    Quote,
     RateLimited,
     TransientBrokerError,
-    split_key,
 )
 from live.clock import Clock, WallClock
 from live.journal import World
@@ -46,21 +41,17 @@ from live.ratelimit import RateLimiters, RateLimits
 from live.ticks import is_tick_multiple
 
 from .convert import (
-    Candle,
     Trade,
-    bar_from_dict,
-    candle_from_dict,
     funds_from_dict,
     order_id_of,
     order_update_from_dict,
     parse_decimal,
-    parse_int,
-    parse_timestamp,
     position_from_dict,
-    sane_tick_size,
     trade_from_dict,
 )
+from .marketdata import MarketData
 from .recovery import AmbiguityPolicy, PlacementRecovery
+from .replies import as_list, convert
 from .transport import Kind, RetryPolicy, Timeouts, Transport
 
 __all__ = ["BrokerCounters", "OpenAlgoBroker"]
@@ -79,7 +70,7 @@ class BrokerCounters:
     rows_skipped: int  # malformed rows dropped from orderbook/positionbook/tradebook
 
 
-class OpenAlgoBroker:
+class OpenAlgoBroker(MarketData):
     """``live.broker.Broker`` over OpenAlgo REST. Thread-safe: the feed,
     poller and strategy threads share one instance; nothing here holds a
     lock during I/O."""
@@ -102,7 +93,7 @@ class OpenAlgoBroker:
         monotonic: Callable[[], float] = time.monotonic,
         pool_size: int = 16,
     ):
-        self.transport = Transport(
+        transport = Transport(
             host,
             api_key,
             timeouts=timeouts,
@@ -114,6 +105,13 @@ class OpenAlgoBroker:
             monotonic=monotonic,
             pool_size=pool_size,
         )
+        overrides: dict[str, Decimal] = {}
+        for key, tick in (tick_sizes or {}).items():
+            t = parse_decimal(tick, key, ctx="tick_sizes")
+            if t <= 0:
+                raise ValueError(f"tick_sizes.{key}: must be > 0, got {t}")
+            overrides[key.strip().upper()] = t
+        super().__init__(transport, overrides)
         if not isinstance(strategy, str) or not strategy.strip():
             raise ValueError("strategy: must be a non-empty tag for our orders")
         self.strategy = strategy
@@ -125,17 +123,9 @@ class OpenAlgoBroker:
             sleep=sleep,
             count=self.transport.count,
         )
-        self._lock = threading.Lock()  # the tick caches; never held during I/O
         self._margin_unsupported = False
         self._margin_rates: dict[tuple, Decimal] = {}  # (key, product) -> margin per rupee
         self._margin_skipped = 0  # margin asks skipped for want of a free read slot
-        self._ticks: dict[str, Decimal] = {}
-        self._tick_overrides: dict[str, Decimal] = {}
-        for key, tick in (tick_sizes or {}).items():
-            t = parse_decimal(tick, key, ctx="tick_sizes")
-            if t <= 0:
-                raise ValueError(f"tick_sizes.{key}: must be > 0, got {t}")
-            self._tick_overrides[key.strip().upper()] = t
 
     def __repr__(self) -> str:
         return f"OpenAlgoBroker(host={self.host!r}, strategy={self.strategy!r})"
@@ -254,7 +244,7 @@ class OpenAlgoBroker:
         reply = self.transport.read(
             "orderstatus", {"orderid": _order_id(order_id), "strategy": self.strategy}
         )
-        return _convert(
+        return convert(
             order_update_from_dict, reply.get("data"), source="orderstatus", ctx="orderstatus.data"
         )
 
@@ -282,12 +272,12 @@ class OpenAlgoBroker:
 
     def tradebook(self) -> list[Trade]:
         data = self.transport.read("tradebook").get("data") or []
-        return self._rows(_as_list(data, "tradebook.data"), "tradebook.data", trade_from_dict)
+        return self._rows(as_list(data, "tradebook.data"), "tradebook.data", trade_from_dict)
 
     def positions(self) -> list[Position]:
         data = self.transport.read("positionbook").get("data") or []
         return self._rows(
-            _as_list(data, "positionbook.data"), "positionbook.data", position_from_dict
+            as_list(data, "positionbook.data"), "positionbook.data", position_from_dict
         )
 
     def _rows(self, rows: list, ctx: str, convert: Callable[..., Any]) -> list:
@@ -302,236 +292,9 @@ class OpenAlgoBroker:
 
     def funds(self) -> Funds:
         data = self.transport.read("funds").get("data")
-        return _convert(funds_from_dict, data, ctx="funds.data")
+        return convert(funds_from_dict, data, ctx="funds.data")
 
-    def quote(self, symbol: str, exchange: str) -> Quote:
-        reply = self.transport.read("quotes", {"symbol": symbol, "exchange": exchange})
-        d = reply.get("data")
-        if not isinstance(d, Mapping):
-            raise BrokerError("quotes.data: expected an object")
-        ltp = _convert(parse_decimal, d.get("ltp"), "ltp", ctx="quotes.data")
-        extra = {}
-        for k in ("open", "high", "low", "prev_close", "bid", "ask"):
-            if d.get(k) not in (None, ""):
-                extra[k] = _convert(parse_decimal, d.get(k), k, ctx="quotes.data")
-        return Quote(symbol=symbol, exchange=exchange, ltp=ltp, extra=extra)
-
-    def day_ranges(self, keys: Iterable[str]) -> dict[str, tuple[Decimal, Decimal]]:
-        """Today's high and low so far for every ``EXCHANGE:SYMBOL``, in one
-        ``multiquotes`` call. A symbol the reply leaves out or garbles is
-        simply absent (counted in ``rows_skipped``)."""
-        pairs = [split_key(k) for k in keys]
-        if not pairs:
-            return {}
-        reply = self.transport.read(
-            "multiquotes", {"symbols": [{"symbol": s, "exchange": e} for s, e in pairs]}
-        )
-        results = reply.get("results", (reply.get("data") or {}).get("results"))
-        out: dict[str, tuple[Decimal, Decimal]] = {}
-        for i, row in enumerate(_as_list(results or [], "multiquotes.results")):
-            ctx = f"multiquotes.results[{i}]"
-            try:
-                if not isinstance(row, Mapping) or not isinstance(row.get("data"), Mapping):
-                    raise ValueError(f"{ctx}: no data ({_show_error(row)})")
-                d = row["data"]
-                key = f"{str(row.get('exchange', '')).upper()}:{str(row.get('symbol', '')).upper()}"
-                high = parse_decimal(d.get("high"), "high", ctx=f"{ctx}.data")
-                low = parse_decimal(d.get("low"), "low", ctx=f"{ctx}.data")
-                if not 0 < low <= high:
-                    raise ValueError(f"{ctx}.data: low {low} and high {high} are not a range")
-            except ValueError as e:
-                self.transport.count("rows_skipped")
-                log.warning("ROW_SKIPPED %s", e)
-                continue
-            out[key] = (high, low)
-        return out
-
-    def _history(self, symbol: str, exchange: str, interval: str, start: date, end: date) -> list:
-        if start > end:
-            raise ValueError(f"start: {start} is after end {end}")
-        reply = self.transport.read(
-            "history",
-            {
-                "symbol": symbol,
-                "exchange": exchange,
-                "interval": interval,
-                "start_date": start.isoformat(),
-                "end_date": end.isoformat(),
-            },
-        )
-        return _as_list(reply.get("data") or [], "history.data")
-
-    def daily_bars(self, symbol: str, exchange: str, start: date, end: date) -> list[Bar]:
-        rows = self._history(symbol, exchange, "D", start, end)
-        bars = [_convert(bar_from_dict, r, ctx=f"history.data[{i}]") for i, r in enumerate(rows)]
-        return sorted({b.day: b for b in bars}.values(), key=lambda b: b.day)
-
-    def intraday_bars(
-        self, symbol: str, exchange: str, interval: str, start: date, end: date
-    ) -> list[Candle]:
-        rows = self._history(symbol, exchange, interval, start, end)
-        return [_convert(candle_from_dict, r, ctx=f"history.data[{i}]") for i, r in enumerate(rows)]
-
-    # --- instruments ------------------------------------------------------------
-
-    def tick_size(self, symbol: str, exchange: str) -> Decimal | None:
-        key = f"{exchange}:{symbol}".upper()
-        with self._lock:
-            return self._tick_overrides.get(key) or self._ticks.get(key)
-
-    def instrument(
-        self, symbol: str, exchange: str, *, reference_price: Decimal | None = None
-    ) -> Instrument:
-        """Instrument data with a sanity-checked tick (see ``sane_tick_size``).
-        Without a ``reference_price`` the adapter asks ``quotes`` for one when
-        the tick needs checking. The tick is remembered and every later order
-        price for the symbol is checked against it."""
-        reply = self.transport.read("symbol", {"symbol": symbol, "exchange": exchange})
-        d = reply.get("data")
-        if not isinstance(d, Mapping):
-            raise BrokerError("symbol.data: expected an object")
-        return self._instrument(d, symbol, exchange, reference_price, "symbol.data", ask=True)
-
-    def remember_instrument(self, inst: Instrument) -> None:
-        """An instrument read earlier today (the journal's day plan): order
-        prices for it are checked against its tick as if just read."""
-        with self._lock:
-            self._ticks[inst.key.upper()] = inst.tick_size
-
-    def instruments(self, exchange: str) -> dict[str, Instrument]:
-        """The exchange's instrument master in one call (OpenAlgo's
-        ``GET /api/v1/instruments?exchange=``), as EXCHANGE:SYMBOL ->
-        Instrument. A row whose tick cannot be trusted without a price (a
-        whole-number tick that may be paise) or cannot be read is left out,
-        logged: the caller asks ``symbol`` for those. An older server
-        without the endpoint raises InvalidRequest (HTTP 404)."""
-        reply = self.transport.read("instruments", {"exchange": exchange}, method="GET")
-        out: dict[str, Instrument] = {}
-        skipped = 0
-        for i, row in enumerate(_as_list(reply.get("data") or [], "instruments.data")):
-            if not isinstance(row, Mapping):
-                skipped += 1
-                continue
-            sym, ex = row.get("symbol"), row.get("exchange") or exchange
-            if not isinstance(sym, str) or not sym or not isinstance(ex, str):
-                skipped += 1
-                continue
-            try:
-                inst = self._instrument(row, sym, ex, None, f"instruments.data[{i}]", ask=False)
-            except BrokerError:
-                skipped += 1
-                continue
-            out[inst.key.upper()] = inst
-        if skipped:
-            log.warning("INSTRUMENTS_SKIPPED %s: %d rows unreadable or with an unverifiable "
-                        "tick (asked per symbol instead)", exchange, skipped)  # fmt: skip
-        return out
-
-    def _instrument(
-        self,
-        d: Mapping,
-        symbol: str,
-        exchange: str,
-        reference_price: Decimal | None,
-        ctx: str,
-        *,
-        ask: bool,
-    ) -> Instrument:
-        """One instrument row -> Instrument with a sanity-checked tick
-        (``ask``: fetch a reference price from ``quotes`` when needed)."""
-        key = f"{exchange}:{symbol}".upper()
-        lot = d.get("lotsize", d.get("lot_size"))
-        lot_size = 1
-        if lot not in (None, ""):
-            lot_size = _convert(parse_int, lot, "lotsize", ctx=ctx)
-        if lot_size <= 0:
-            raise BrokerError(f"{ctx}.lotsize: {lot_size} must be > 0")
-        with self._lock:
-            override = self._tick_overrides.get(key)
-        if override is not None:
-            tick = override
-        else:
-            raw = d.get("tick_size")
-            raw_dec = _convert(parse_decimal, raw, "tick_size", ctx=ctx)
-            ref = reference_price
-            if ref is None and raw_dec >= 1 and ask:
-                ref = self._reference_price(symbol, exchange)
-            try:
-                tick = sane_tick_size(raw, ref, exchange, ctx=f"{ctx}.tick_size ({key})")
-            except ValueError as e:
-                raise InvalidRequest(str(e)) from None
-            if tick != raw_dec:
-                log.warning(
-                    "TICK_SIZE_PAISE %s broker gave %s, using ₹%s (price %s)", key, raw, tick, ref
-                )
-        with self._lock:
-            self._ticks[key] = tick
-        name = d.get("name")
-        return Instrument(
-            symbol=symbol,
-            exchange=exchange,
-            tick_size=tick,
-            lot_size=lot_size,
-            name=name if isinstance(name, str) else "",
-        )
-
-    def _reference_price(self, symbol: str, exchange: str) -> Decimal | None:
-        try:
-            q = self.quote(symbol, exchange)
-        except BrokerError as e:
-            log.warning("no reference price for %s:%s: %s", exchange, symbol, e)
-            return None
-        if q.ltp > 0:
-            return q.ltp
-        prev = q.extra.get("prev_close")
-        return prev if prev and prev > 0 else None
-
-    # --- calendar and notifications ----------------------------------------------
-
-    def holidays(self, year: int, exchange: str = "NSE") -> frozenset[date] | None:
-        """Trading holidays of ``exchange`` in ``year``; None when the server
-        has no such endpoint (older servers: HTTP 404) so the caller falls
-        back to its configured calendar."""
-        try:
-            reply = self.transport.read("market/holidays", {"year": int(year)})
-        except InvalidRequest as e:
-            if e.code == 404:
-                return None
-            raise
-        days = set()
-        for i, row in enumerate(_as_list(reply.get("data") or [], "market/holidays.data")):
-            if not isinstance(row, Mapping):
-                continue
-            closed = row.get("closed_exchanges") or []
-            if not isinstance(closed, list):
-                raise BrokerError(f"market/holidays.data[{i}].closed_exchanges: expected a list")
-            if exchange.upper() not in [str(x).upper() for x in closed if isinstance(x, str)]:
-                continue
-            try:
-                days.add(date.fromisoformat(row.get("date")))
-            except (TypeError, ValueError):
-                raise BrokerError(
-                    f"market/holidays.data[{i}].date: {row.get('date')!r:.40} is not YYYY-MM-DD"
-                ) from None
-        return frozenset(days)
-
-    def timings(self, day: date, exchange: str = "NSE") -> tuple[datetime, datetime] | None:
-        """(open, close) of ``exchange`` on ``day`` as aware IST datetimes;
-        None when the endpoint is missing (404) or the exchange is closed."""
-        try:
-            reply = self.transport.read("market/timings", {"date": day.isoformat()})
-        except InvalidRequest as e:
-            if e.code == 404:
-                return None
-            raise
-        for i, row in enumerate(_as_list(reply.get("data") or [], "market/timings.data")):
-            if isinstance(row, Mapping) and str(row.get("exchange", "")).upper() == exchange:
-                ctx = f"market/timings.data[{i}]"
-                start = _convert(parse_timestamp, row.get("start_time"), "start_time", ctx=ctx)
-                end = _convert(parse_timestamp, row.get("end_time"), "end_time", ctx=ctx)
-                if start and end:
-                    return start, end
-        return None
+    # --- notifications and margin ------------------------------------------------
 
     def margin(self, request: OrderRequest) -> Decimal | None:
         """The margin the broker would block for ``request`` (OpenAlgo's
@@ -610,23 +373,3 @@ def _order_id(order_id: Any) -> str:
     if not s:
         raise ValueError("order_id: empty; pass the broker's order id")
     return s
-
-
-def _show_error(row: Any) -> str:
-    err = row.get("error") if isinstance(row, Mapping) else None
-    return str(err)[:80] if err else type(row).__name__
-
-
-def _as_list(data: Any, ctx: str) -> list:
-    if not isinstance(data, list):
-        raise BrokerError(f"{ctx}: expected a list, got {type(data).__name__}")
-    return data
-
-
-def _convert(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """A reply we cannot read is the broker's fault, not the caller's input:
-    surface it as a BrokerError (message names the field)."""
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as e:
-        raise BrokerError(f"malformed reply: {e}") from None
