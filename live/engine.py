@@ -38,7 +38,6 @@ from live.config import Config
 from live.dayplan import load_day_plan
 from live.dispatch import make_dispatcher
 from live.execution import Phase, Role, SymbolExecutor
-from live.journal import MinuteBar
 from live.latency import Latency
 from live.ledger import BuyingPowerLedger
 from live.logs import log_event
@@ -46,7 +45,8 @@ from live.poller import Poller
 from live.reconcile import bind_unbound, enrich, held_by_key
 from live.risk import RiskLimits, RiskManager
 from live.sessionbars import SessionBars
-from live.strategy import NoTrade, Strategy, SymbolInfo, Tick
+from live.strategy import NoTrade, Strategy, SymbolInfo
+from live.warmup import EarlierBars, earlier_bars, warm_up_ticks
 
 # Ticks stamped further than this from the engine's clock are dropped.
 TICK_TOLERANCE = timedelta(minutes=10)
@@ -138,7 +138,8 @@ class Engine:
             if remember is not None and plan.from_journal:
                 remember(row.instrument)  # the adapter checks order prices against it
             self._prepare_symbol(key, today, row.instrument, list(row.bars))
-        earlier = self._earlier_bars(today)
+        earlier = earlier_bars(self.broker, self.journal, list(self.states), self.session,
+                               today, self.clock.now())  # fmt: skip
         with self._handover:  # see _early_tick: no tick falls between the two
             self.dispatcher = make_dispatcher(
                 self.cfg.dispatch.kind,
@@ -211,38 +212,6 @@ class Engine:
         log_event("SETUP", symbol=key, strategy=self.strategy.name, setup=description,
                   entries_today=entries)  # fmt: skip
 
-    def _earlier_bars(self, today: date) -> EarlierBars:
-        """Started after the open (a restart, a late start): the session so
-        far as 1-minute bars. After a restart the same day they come from
-        the journal (the first start's warm-up plus the engine's own ticks,
-        journaled each poll cycle), with the day's high and low from one
-        ``multiquotes`` call for all symbols covering the minutes the engine
-        was down for. Otherwise one history call per traded symbol,
-        journaled; a symbol whose history cannot be read starts from what
-        the feed streams, logged."""
-        none = EarlierBars({}, {}, "none")
-        if self.clock.now() <= self.session.open_at(today) + timedelta(minutes=1):
-            return none
-        stored = self.journal.session_bars(today) if self.journal is not None else {}
-        if stored:
-            return EarlierBars(stored, self._day_ranges(), "journal")
-        fetch = getattr(self.broker, "intraday_bars", None)
-        if fetch is None:
-            return none
-        bars: dict[str, list[MinuteBar]] = {}
-        for key in self.states:
-            sym, ex = split_key(key)
-            try:
-                candles = fetch(sym, ex, "1m", today, today)
-            except BrokerError as exc:
-                log_event("WARM_UP_FAILED", symbol=key, level=logging.WARNING, error=str(exc))
-                continue
-            bars[key] = [MinuteBar(key, c.ts, c.open, c.high, c.low, c.close) for c in candles]
-        fetched = [b for rows in bars.values() for b in rows]
-        if fetched and self.journal is not None:
-            self.journal.record_bars(today, fetched)
-        return EarlierBars(bars, {}, "history")
-
     def warm_up(self, today: date, earlier: EarlierBars, streamed: dict) -> int:
         """Each strategy sees the session so far before any decision (the
         80-20's stop sits under the day's real low, the ORB measures the
@@ -253,33 +222,11 @@ class Engine:
         now = self.clock.now()
         opened = self.session.open_at(today)
         for key, state in self.states.items():
-            ticks = _bar_ticks(earlier.bars.get(key, []), opened, now)
-            if key in earlier.gaps:
-                # The day's extremes, which may have been made while the
-                # engine was down, stamped inside the gap (just before now).
-                high, low = earlier.gaps[key]
-                gap_ts = max(opened, now - timedelta(seconds=1))
-                ticks += [Tick(key, high, gap_ts), Tick(key, low, gap_ts)]
-            ticks += _bar_ticks(streamed.get(key, []), opened, now)
-            state.warm_up(ticks)
+            state.warm_up(warm_up_ticks(key, earlier, streamed, opened, now))
         log_event("WARMED_UP", symbols=len(self.states), since=opened, until=now,
                   source=earlier.source, day_ranges=len(earlier.gaps),
                   streamed=len([k for k in streamed if k in self.states]))  # fmt: skip
         return len(self.states)
-
-    def _day_ranges(self) -> dict:
-        """Today's high and low per symbol from one ``multiquotes`` call:
-        the journal's minute bars stop where the engine went down, and a
-        stop placed from them alone could sit above a low made meanwhile."""
-        ask = getattr(self.broker, "day_ranges", None)
-        if ask is None:
-            return {}
-        try:
-            return ask(list(self.states))
-        except BrokerError as exc:
-            log_event("WARM_UP_GAP", level=logging.WARNING, error=str(exc),
-                      effect="minutes the engine was down for are unknown to the strategies")  # fmt: skip
-            return {}
 
     def recover(self, today: date) -> int:
         """After a restart (P8): broker truth first. Intents whose order id
@@ -521,25 +468,6 @@ class Engine:
             return False
         views = [s.view() for s in self.states.values()]
         return all(v.phase is Phase.DONE and v.position_qty == 0 for v in views)
-
-
-@dataclass(frozen=True)
-class EarlierBars:
-    """The session before the engine started, as the warm-up reads it."""
-
-    bars: dict[str, list[MinuteBar]]  # EXCHANGE:SYMBOL -> minute bars
-    gaps: dict  # EXCHANGE:SYMBOL -> (high, low) over a restart's gap
-    source: str  # "journal", "history" or "none"
-
-
-def _bar_ticks(bars: list[MinuteBar], opened: datetime, now: datetime) -> list[Tick]:
-    """Each bar as four prices (open, high, low, close) at its minute."""
-    out: list[Tick] = []
-    for b in bars:
-        if opened <= b.minute < now:
-            out += [Tick(b.key, b.open, b.minute), Tick(b.key, b.high, b.minute),
-                    Tick(b.key, b.low, b.minute), Tick(b.key, b.close, b.minute)]  # fmt: skip
-    return out
 
 
 def journal_update(o) -> OrderUpdate:
