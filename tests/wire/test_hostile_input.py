@@ -452,7 +452,7 @@ def test_books_over_a_socket_keep_every_good_row_and_count_every_bad_one(
         endpoint, broker.tradebook
     )
 
-    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.one_of(st.just(valid), rows(valid)), max_size=6), st.booleans())
     def check(book, wrapped):
         data = {"orders": book} if endpoint == "orderbook" and wrapped else book
@@ -467,7 +467,7 @@ def test_books_over_a_socket_keep_every_good_row_and_count_every_bad_one(
     check()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(json_values)
 def test_a_hostile_book_container_is_a_broker_error_never_a_crash(book_server, data):
     stub, broker = book_server
