@@ -259,7 +259,13 @@ class SimServer:
         if endpoint == "instruments":
             return _json(_err(405, "The method is not allowed for the requested URL.")[1], 405)
         try:
-            payload = json.loads(await request.text(), parse_float=Decimal)
+            text = await request.text()
+        except ConnectionResetError:
+            # The client went away mid-request (an engine killed, a Ctrl-C):
+            # nothing to answer, and nothing worth a traceback in the console.
+            return web.Response(status=400)
+        try:
+            payload = json.loads(text, parse_float=Decimal)
             if not isinstance(payload, dict):
                 raise ValueError
         except ValueError:

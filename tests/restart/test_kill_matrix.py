@@ -21,4 +21,5 @@ POINTS = [
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_at_a_point_restarts_safely(point, tmp_path):
     case = run_case(point, tmp_path)
+    assert case.reached, f"the day never reached {point}"
     assert not case.problems, "\n".join(case.problems)
