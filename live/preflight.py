@@ -90,7 +90,7 @@ def _probe(directory: Path, what: str) -> None:
 def check_broker(cfg: Config, key: str, clock: Clock) -> MarketSession:
     """One ``ping`` (the call that needs the API key) and the day's calendar:
     an unreachable host or a refused key is named here, not as a traceback
-    from the middle of the start-up."""
+    in the middle of the start-up."""
     from live.openalgo import OpenAlgoBroker, RetryPolicy, Timeouts
 
     t = cfg.broker.timeout_seconds

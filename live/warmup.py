@@ -67,8 +67,8 @@ def earlier_bars(
 
 def _day_ranges(broker: Any, keys: list[str]) -> dict:
     """Today's high and low per symbol from one ``multiquotes`` call: the
-    journal's minute bars stop where the engine went down, and a stop placed
-    from them alone could sit above a low made meanwhile."""
+    journal's minute bars stop where the engine went down, and a stop
+    placed by them alone could sit above a low made meanwhile."""
     ask = getattr(broker, "day_ranges", None)
     if ask is None:
         return {}

@@ -11,7 +11,7 @@ again. The points come from a clean run's trace: every broker order call
 and every journal write of the day (entry claim, placement, binding, fill,
 stop intent, stop, trail, cutoff cancel, exit), each killed right before
 and right after the call. After the restarted engine has finished the day,
-from the simulator's book and the journal:
+the simulator's book and the journal must show:
 
 * P1 - at most ``max_attempts`` entries, never two working at once, none
   placed while holding; P8 - no more entries than the clean day had;

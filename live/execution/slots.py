@@ -2,8 +2,8 @@
 
 A slot holds at most one of our orders in one role (an entry named by its
 tag, the stop, the market exit). Its states and every move between them are
-one table, ``TRANSITIONS``; each method is a compare-and-set that moves only
-from the states it names and only for the order or the placement it was
+one table, ``TRANSITIONS``; each method is a compare-and-set that moves
+only out of the states it names and only for the order or the placement it was
 given, so a thread acting on a decision another thread has overtaken changes
 nothing (P6):
 

@@ -7,8 +7,8 @@ open.
   at the first start of the day (one transaction for all symbols).
 - **session_bars** - one row per (day, symbol, minute): the session's
   1-minute bars, from the warm-up's ``history`` and from the engine's own
-  ticks (flushed every couple of seconds). A restart warms each strategy up
-  from these instead of asking ``history`` again.
+  ticks (flushed every couple of seconds). A restart warms each strategy
+  up with these instead of asking ``history`` again.
 
 Prices are TEXT Decimal strings, never REAL.
 """

@@ -196,8 +196,8 @@ def _apply_fills(
 def _terms(
     u: OrderUpdate, old: _Stored, filled: int, price: str | None, trigger: str | None
 ) -> dict[str, object]:
-    """A modification (a trailed stop's trigger, a changed quantity) is taken
-    from any update that is not older; 0 or None means "not reported"."""
+    """A modification (a trailed stop's trigger, a changed quantity) comes
+    with any update that is not older; 0 or None means "not reported"."""
     wanted: dict[str, object] = {}
     if price is not None and price != old.price:
         wanted["price"] = price

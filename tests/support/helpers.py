@@ -31,7 +31,7 @@ V1_JOURNAL_DUMP = Path(__file__).parent / "data" / "journal_v1.sql"
 
 def make_v1(path: Path) -> Path:
     """A schema v1 journal file as the v1 code left it (WAL mode), rebuilt
-    from its dump (data/journal_v1.sql, which says what it holds)."""
+    out of its dump (data/journal_v1.sql, which says what it holds)."""
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA journal_mode=WAL")
     raw.executescript(V1_JOURNAL_DUMP.read_text())
