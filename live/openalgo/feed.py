@@ -322,6 +322,8 @@ class Feed:
             self._narrow_to = frozenset(keep)
 
     def _apply_narrow(self, *, subscribed: bool) -> None:
+        if self._narrow_to is None:
+            return  # the usual case, once per message: no lock taken
         with self._lock:
             keep, self._narrow_to = self._narrow_to, None
         if keep is None:
