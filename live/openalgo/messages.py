@@ -65,7 +65,7 @@ def parse_tick(msg: Any, known: frozenset[str] | set[str], now: datetime) -> Tic
         raise ValueError("market_data.symbol: missing")
     if not isinstance(exchange, str) or not exchange.strip():
         raise ValueError("market_data.exchange: missing")
-    key = f"{exchange.strip().upper()}:{symbol.strip().upper()}"
+    key = _key_of(msg)
     if key not in known:
         raise ValueError(f"market_data.symbol: {key[:60]!r} is not a subscribed symbol")
     data = msg.get("data")
@@ -83,6 +83,7 @@ def parse_tick(msg: Any, known: frozenset[str] | set[str], now: datetime) -> Tic
 
 
 def _key_of(msg: dict) -> str | None:
+    """A market_data message's "EXCHANGE:SYMBOL" (None without both names)."""
     sym, ex = msg.get("symbol"), msg.get("exchange")
     if isinstance(sym, str) and isinstance(ex, str):
         return f"{ex.strip().upper()}:{sym.strip().upper()}"
